@@ -1,0 +1,18 @@
+//! What every Relay service shares: configuration, telemetry, NATS plumbing (connect,
+//! provisioning, the consumer loop, trace propagation), the admin gRPC server, metrics and the
+//! shutdown sequence.
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+pub mod metrics;
+pub mod nats;
+pub mod propagation;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use secret::SecretRef;
+
+/// Exit code for invalid configuration or usage (BSD `EX_USAGE`).
+pub const EXIT_CONFIG: i32 = 64;

@@ -1,0 +1,10 @@
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("relay_descriptor.bin"))
+        .compile_protos(&["../../proto/relay/admin/v1/admin.proto"], &["../../proto"])?;
+    println!("cargo:rerun-if-changed=../../proto");
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The contracts every Relay service shares: where messages go (subjects, streams, consumers,
+//! KV buckets), what they look like (versioned serde types), and the admin gRPC API.
+//!
+//! Nothing outside this crate formats a subject or names a stream.
+
+pub mod event;
+pub mod headers;
+pub mod ids;
+pub mod nats;
+pub mod plan;
+pub mod result;
+pub mod version;
+
+pub use event::{EventKind, Source, StorefrontEvent};
+pub use ids::{EventId, PlanId, Token, TokenError};
+pub use nats::{Namespace, StreamKind};
+pub use plan::{ContactPlan, Step};
+pub use result::{Outcome, PlanResult};
+pub use version::DecodeError;
+
+/// Generated code for `proto/relay/admin/v1`.
+pub mod admin {
+    #![allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("relay.admin.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every Relay proto package, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("relay_descriptor");
