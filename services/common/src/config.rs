@@ -313,6 +313,67 @@ impl AdminConfig {
     }
 }
 
+/// How a service consumes its stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Messages handled at once (also the pull batch size).
+    pub concurrency: usize,
+    /// Deliveries before a transiently failing message is dead-lettered.
+    pub max_deliver: i64,
+    /// How long the server waits for an ack before redelivering.
+    #[serde(with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// First retry delay; doubles per delivery.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        let s = crate::consumer::ConsumerSettings::default();
+        Self {
+            concurrency: s.concurrency,
+            max_deliver: s.max_deliver,
+            ack_wait: s.ack_wait,
+            backoff_base: s.backoff_base,
+            backoff_max: s.backoff_max,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    pub fn validate(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
+        if self.concurrency == 0 || self.concurrency > 4096 {
+            issues.push(ConfigIssue::new(format!("{key}.concurrency"), "must be between 1 and 4096"));
+        }
+        if self.max_deliver < 1 {
+            issues.push(ConfigIssue::new(format!("{key}.max_deliver"), "must be at least 1"));
+        }
+        if self.ack_wait < Duration::from_secs(1) {
+            issues.push(ConfigIssue::new(format!("{key}.ack_wait"), "must be at least 1s"));
+        }
+        if self.backoff_base > self.backoff_max {
+            issues.push(ConfigIssue::new(format!("{key}.backoff_base"), "must not exceed backoff_max"));
+        }
+    }
+}
+
+impl From<&ConsumerConfig> for crate::consumer::ConsumerSettings {
+    fn from(c: &ConsumerConfig) -> Self {
+        Self {
+            concurrency: c.concurrency,
+            max_deliver: c.max_deliver,
+            ack_wait: c.ack_wait,
+            backoff_base: c.backoff_base,
+            backoff_max: c.backoff_max,
+        }
+    }
+}
+
 /// Adds an issue for `key` when `secret` does not resolve.
 pub fn secret_issue(
     key: &str,

@@ -11,6 +11,7 @@ pub mod propagation;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod worker;
 
 pub use secret::SecretRef;
 

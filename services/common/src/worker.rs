@@ -1,0 +1,111 @@
+//! The lifecycle every consuming service (mapper, writer, ...) shares: connect, host the admin
+//! endpoint, provision streams and the durable consumer, run the consumer loop, and shut down
+//! in order (stop pulling and finish in-flight work → flush NATS → admin and health last).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull;
+use relay_contracts::StreamKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{AdminEndpoint, AdminState};
+use crate::config::{AdminConfig, NatsConfig, process_env};
+use crate::consumer::{Consumer, ConsumerSettings, Handler};
+use crate::nats::Nats;
+use crate::telemetry::LogControl;
+
+/// What the worker consumes and how.
+pub struct WorkerSpec {
+    /// Stage name (`mapper`, `writer`): spans, metrics and DLQ subjects.
+    pub stage: &'static str,
+    pub stream: StreamKind,
+    pub consumer: pull::Config,
+    pub settings: ConsumerSettings,
+}
+
+/// A connected, bound worker service.
+pub struct Worker {
+    nats: Nats,
+    nats_cfg: NatsConfig,
+    admin: AdminEndpoint,
+    state: AdminState,
+    drain_timeout: Duration,
+}
+
+impl Worker {
+    /// Connects to NATS (in the background if it is not up yet) and binds the admin endpoint.
+    pub async fn connect(
+        service: &'static str,
+        nats_cfg: &NatsConfig,
+        admin_cfg: &AdminConfig,
+        log: LogControl,
+    ) -> anyhow::Result<Self> {
+        let nats = Nats::connect(nats_cfg, service).await?;
+        let state = AdminState::new(service, nats.clone(), admin_cfg.token.resolve(&process_env)?, log);
+        let admin = AdminEndpoint::bind(admin_cfg.listen, state.clone()).await?;
+        Ok(Self { nats, nats_cfg: nats_cfg.clone(), admin, state, drain_timeout: admin_cfg.drain_timeout })
+    }
+
+    pub fn nats(&self) -> &Nats {
+        &self.nats
+    }
+
+    pub fn admin_state(&self) -> &AdminState {
+        &self.state
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
+    }
+
+    /// Runs `handler` over the consumer until `shutdown` fires, then shuts down in order.
+    pub async fn run<H: Handler>(self, handler: Arc<H>, spec: WorkerSpec, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let admin_stop = CancellationToken::new();
+        let admin_task = tokio::spawn(self.admin.run(admin_stop.clone()));
+
+        let result = async {
+            if self.nats.provision_until_ready(&self.nats_cfg, &shutdown).await.is_err() {
+                return Ok(()); // shut down before NATS was ever reachable
+            }
+            let consumer = loop {
+                match self.nats.ensure_consumer(spec.stream, spec.consumer.clone()).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error.message = %e, "consumer provisioning failed; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            };
+            let consumer = Consumer::new(
+                self.nats.clone(),
+                spec.stage,
+                spec.stream,
+                consumer,
+                handler,
+                spec.settings,
+                self.state.pause.clone(),
+            );
+            self.state.add_consumer(consumer.probe());
+            self.state.readiness.mark_started();
+            tracing::info!(stage = spec.stage, "worker ready");
+            // Returns once pulling stopped and every in-flight message is settled.
+            let drained = crate::shutdown::with_deadline("consumer drain", self.drain_timeout, consumer.run(shutdown.clone())).await;
+            if drained.is_none() {
+                tracing::warn!("in-flight messages did not finish in time; they will be redelivered");
+            }
+            anyhow::Ok(())
+        }
+        .await;
+
+        self.state.readiness.mark_draining();
+        self.nats.flush().await;
+        admin_stop.cancel();
+        let _ = crate::shutdown::with_deadline("admin", Duration::from_secs(5), admin_task).await;
+        result
+    }
+}
