@@ -87,10 +87,9 @@ pub fn load_with_env<T: ServiceConfig>(
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => BTreeSet::new(),
     };
-    let env_layer = env_provider.split("__").filter(move |k| {
-        let first = k.as_str().split('.').next().unwrap_or_default().to_ascii_lowercase();
-        top_level.contains(&first)
-    });
+    let env_layer = env_provider
+        .map(|k| k.as_str().to_ascii_lowercase().replace("__", ".").into())
+        .filter(move |k| top_level.contains(k.as_str().split('.').next().unwrap_or_default()));
 
     let mut figment = Figment::from(defaults);
     if let Some(path) = &args.config {
@@ -99,7 +98,7 @@ pub fn load_with_env<T: ServiceConfig>(
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(env_layer.lowercase(true));
+    figment = figment.merge(env_layer);
     for o in &args.overrides {
         let (key, value) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
         let key = key.trim();

@@ -1,0 +1,8 @@
+//! End-to-end: a signed Buy Me a Coffee delivery through ingest, mapper and writer into the
+//! sandbox, against a real nats-server.
+
+#![allow(clippy::unwrap_used)]
+
+mod admin;
+mod pipeline;
+mod trace;
