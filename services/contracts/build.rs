@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+#[allow(clippy::disallowed_methods)] // build scripts read cargo's environment
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()

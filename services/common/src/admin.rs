@@ -145,13 +145,15 @@ impl Admin for AdminService {
     }
 
     async fn pause(&self, _: Request<PauseRequest>) -> Result<Response<PauseResponse>, Status> {
-        self.state.pause.set(true);
+        if !self.state.pause.pause(Duration::from_secs(30)).await {
+            return Err(Status::deadline_exceeded("paused, but in-flight work has not finished yet"));
+        }
         tracing::info!(service = self.state.service, "paused by admin request");
         Ok(Response::new(PauseResponse { paused: true }))
     }
 
     async fn resume(&self, _: Request<ResumeRequest>) -> Result<Response<ResumeResponse>, Status> {
-        self.state.pause.set(false);
+        self.state.pause.resume();
         tracing::info!(service = self.state.service, "resumed by admin request");
         Ok(Response::new(ResumeResponse { paused: false }))
     }

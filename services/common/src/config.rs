@@ -257,13 +257,13 @@ impl Default for TelemetryConfig {
 
 impl TelemetryConfig {
     pub fn validate(&self, issues: &mut Vec<ConfigIssue>) {
-        if let Some(u) = &self.otlp_endpoint {
-            if !matches!(u.scheme(), "http" | "https") {
-                issues.push(ConfigIssue::new(
-                    "telemetry.otlp_endpoint",
-                    format!("{u} must use http:// (plaintext) or https://"),
-                ));
-            }
+        if let Some(u) = &self.otlp_endpoint
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            issues.push(ConfigIssue::new(
+                "telemetry.otlp_endpoint",
+                format!("{u} must use http:// (plaintext) or https://"),
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_filter) {
             issues.push(ConfigIssue::new("telemetry.log_filter", e));
@@ -390,6 +390,7 @@ fn describe_secret_error(e: &SecretError) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
 mod tests {
     use super::*;
 

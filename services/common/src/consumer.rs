@@ -96,20 +96,34 @@ fn rand_unit() -> f64 {
 }
 
 /// Pause switch shared by a service's consumers and its admin API.
+///
+/// Pausing is acknowledged: [`PauseControl::pause`] returns once every consumer has finished
+/// the pull batch it had open and its in-flight messages, so after it returns nothing more is
+/// processed until [`PauseControl::resume`].
 #[derive(Clone, Debug)]
 pub struct PauseControl {
     tx: Arc<watch::Sender<bool>>,
+    /// (consumers running, consumers halted)
+    halted: Arc<watch::Sender<(usize, usize)>>,
 }
 
 impl Default for PauseControl {
     fn default() -> Self {
-        Self { tx: Arc::new(watch::channel(false).0) }
+        Self { tx: Arc::new(watch::channel(false).0), halted: Arc::new(watch::channel((0, 0)).0) }
     }
 }
 
 impl PauseControl {
-    pub fn set(&self, paused: bool) {
-        self.tx.send_replace(paused);
+    /// Stops consumption and waits (at most `timeout`) until every consumer has halted.
+    /// Returns whether they all did in time.
+    pub async fn pause(&self, timeout: Duration) -> bool {
+        self.tx.send_replace(true);
+        let mut rx = self.halted.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|(running, halted)| halted >= running)).await.is_ok()
+    }
+
+    pub fn resume(&self) {
+        self.tx.send_replace(false);
     }
 
     pub fn is_paused(&self) -> bool {
@@ -118,6 +132,13 @@ impl PauseControl {
 
     fn subscribe(&self) -> watch::Receiver<bool> {
         self.tx.subscribe()
+    }
+
+    fn update(&self, running: isize, halted: isize) {
+        self.halted.send_modify(|(r, h)| {
+            *r = r.saturating_add_signed(running);
+            *h = h.saturating_add_signed(halted);
+        });
     }
 }
 
@@ -200,14 +221,23 @@ impl<H: Handler> Consumer<H> {
         let limit = Arc::new(Semaphore::new(this.settings.concurrency.max(1)));
         let tracker = TaskTracker::new();
         let mut paused = this.pause.subscribe();
+        let permits = u32::try_from(this.settings.concurrency.max(1)).unwrap_or(u32::MAX);
+        this.pause.update(1, 0);
 
         'outer: loop {
-            // Paused: hold here without pulling. Whatever is in the stream stays there.
-            while *paused.borrow_and_update() {
-                tokio::select! {
-                    () = cancel.cancelled() => break 'outer,
-                    r = paused.changed() => if r.is_err() { break 'outer },
+            // Paused: let in-flight messages finish, report halted, and hold here without
+            // pulling. Whatever is in the stream stays there.
+            if *paused.borrow_and_update() {
+                let all = limit.clone().acquire_many_owned(permits).await;
+                drop(all);
+                this.pause.update(0, 1);
+                while *paused.borrow_and_update() {
+                    tokio::select! {
+                        () = cancel.cancelled() => { this.pause.update(0, -1); break 'outer }
+                        r = paused.changed() => if r.is_err() { this.pause.update(0, -1); break 'outer },
+                    }
                 }
+                this.pause.update(0, -1);
             }
             if cancel.is_cancelled() {
                 break;
@@ -252,6 +282,7 @@ impl<H: Handler> Consumer<H> {
         }
         tracker.close();
         tracker.wait().await;
+        this.pause.update(-1, 0);
         tracing::info!(stage = this.stage, "consumer stopped");
     }
 

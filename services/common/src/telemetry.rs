@@ -16,10 +16,12 @@ use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::{LogFormat, TelemetryConfig};
 
+type SetFilter = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
 /// Changes the log filter of a running process.
 #[derive(Clone)]
 pub struct LogControl {
-    handle: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+    handle: Arc<SetFilter>,
 }
 
 impl LogControl {

@@ -80,11 +80,36 @@ pub struct StackOptions {
     /// The token the writer presents for the demo location.
     pub location_token: String,
     pub writer_max_deliver: i64,
+    /// The sandbox's configuration (its rate limits, latency).
+    pub sandbox: SandboxConfig,
+    /// The writer's default per-location budget.
+    pub writer_rate_limit: relay_writer::config::RateLimitConfig,
+    /// Handlers the mapper and the writer run at once.
+    pub concurrency: usize,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { location_token: LOCATION_TOKEN.into(), writer_max_deliver: 10 }
+        Self {
+            location_token: LOCATION_TOKEN.into(),
+            writer_max_deliver: 10,
+            sandbox: SandboxConfig::for_tests(),
+            writer_rate_limit: relay_writer::config::RateLimitConfig::default(),
+            concurrency: 16,
+        }
+    }
+}
+
+impl StackOptions {
+    /// Rate limits out of the way (sandbox and writer), for throughput measurements.
+    pub fn unthrottled() -> Self {
+        let mut o = Self::default();
+        o.sandbox.rate_limit.burst_max = 1_000_000;
+        o.sandbox.rate_limit.daily_max = 100_000_000;
+        o.writer_rate_limit.burst_max = 1_000_000;
+        o.writer_rate_limit.daily_max = 100_000_000;
+        o.concurrency = 64;
+        o
     }
 }
 
@@ -107,7 +132,7 @@ impl Stack {
         let prefix = unique_prefix();
         let nats_cfg = NatsConfig { url: nats.url(), prefix: Some(prefix.clone()), ..Default::default() };
 
-        let sandbox = Sandbox::bind(SandboxConfig::for_tests()).await.unwrap();
+        let sandbox = Sandbox::bind(opts.sandbox.clone()).await.unwrap();
         let sandbox_addr = sandbox.local_addr();
         let sandbox_state = sandbox.state();
         let sandbox_stop = CancellationToken::new();
@@ -139,6 +164,7 @@ impl Stack {
             ..Default::default()
         };
         mapper_cfg.consumer.backoff_base = Duration::from_millis(100);
+        mapper_cfg.consumer.concurrency = opts.concurrency;
         let mapper = MapperServer::from_config(mapper_cfg, LogControl::unavailable()).await.unwrap();
         let mapper_admin = mapper.admin_addr();
         let mapper_stop = CancellationToken::new();
@@ -158,6 +184,8 @@ impl Stack {
         writer_cfg.consumer.backoff_base = Duration::from_millis(100);
         writer_cfg.consumer.backoff_max = Duration::from_secs(1);
         writer_cfg.consumer.max_deliver = opts.writer_max_deliver;
+        writer_cfg.consumer.concurrency = opts.concurrency;
+        writer_cfg.rate_limit = opts.writer_rate_limit;
         let writer = relay_writer::WriterServer::from_config(writer_cfg, LogControl::unavailable()).await.unwrap();
         let writer_admin = writer.admin_addr();
         let writer_stop = CancellationToken::new();
@@ -207,14 +235,16 @@ impl Stack {
         let js = async_nats::jetstream::new(self.nats.client().await);
         let stream = js.get_stream(self.stream(kind)).await.unwrap();
         let consumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
                 filter_subject: format!("{}.{filter}", self.prefix),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
                 ..Default::default()
             })
             .await
             .unwrap();
         let mut out = Vec::new();
-        let mut batch = consumer.fetch().max_messages(1000).messages().await.unwrap();
+        let mut batch = consumer.fetch().max_messages(10_000).messages().await.unwrap();
         while let Some(Ok(m)) = batch.next().await {
             out.push(m.message);
         }
@@ -236,15 +266,23 @@ impl Stack {
     }
 }
 
-/// An authenticated admin client.
-pub async fn admin_client(
-    addr: SocketAddr,
-) -> AdminClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, impl tonic::service::Interceptor>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    AdminClient::with_interceptor(channel, |mut req: tonic::Request<()>| {
+/// Adds the test admin token to every call.
+#[derive(Clone, Copy, Debug)]
+pub struct TestToken;
+
+impl tonic::service::Interceptor for TestToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().unwrap());
         Ok(req)
-    })
+    }
+}
+
+pub type TestAdminClient = AdminClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TestToken>>;
+
+/// An authenticated admin client.
+pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    AdminClient::with_interceptor(channel, TestToken)
 }
 
 /// `grpc.health.v1` overall status: `Some(true)` when SERVING.

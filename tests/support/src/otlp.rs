@@ -103,7 +103,9 @@ pub fn init_tracing() {
             log_filter: "info,relay=debug".into(),
             ..Default::default()
         };
-        relay_common::telemetry::init(&cfg, "relay-tests", None).unwrap()
+        #[allow(clippy::disallowed_methods)] // the test process's own log filter
+        let rust_log = std::env::var("RUST_LOG").ok();
+        relay_common::telemetry::init(&cfg, "relay-tests", rust_log).unwrap()
     });
 }
 

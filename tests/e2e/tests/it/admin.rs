@@ -75,3 +75,28 @@ async fn pause_holds_work_in_the_stream_shows_lag_and_resume_loses_nothing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relayctl_status_covers_every_service_and_metrics_are_scraped() {
+    use clap::Parser;
+    let stack = Stack::start().await;
+    stack.post_bmc(&donation(8001, "metrics@example.com", "Me Trics"), Some(BMC_SECRET)).await;
+
+    let services = format!(
+        "ingest-bmc=http://{},mapper=http://{},writer=http://{}",
+        stack.ingest.admin, stack.mapper.admin, stack.writer.admin
+    );
+    let ok = relayctl::Cli::parse_from(["relayctl", "--json", "--service", &services, "--token", relay_test_support::ADMIN_TOKEN, "status"]);
+    assert_eq!(relayctl::run(ok).await.unwrap(), 0, "every service ready");
+    let bad_token = relayctl::Cli::parse_from(["relayctl", "--service", &services, "--token", "wrong", "status"]);
+    assert_eq!(relayctl::run(bad_token).await.unwrap(), 1, "a refused token is a failure");
+    let unreachable = relayctl::Cli::parse_from(["relayctl", "--service", "x=http://127.0.0.1:1", "--token", "t", "status"]);
+    assert_eq!(relayctl::run(unreachable).await.unwrap(), 1);
+
+    let metrics = eventually("ingest metrics", Duration::from_secs(10), || async {
+        let body = stack.http.get(format!("http://{}/metrics", stack.ingest.admin)).send().await.ok()?.text().await.ok()?;
+        body.contains("relay_ingest_deliveries_total").then_some(body)
+    })
+    .await;
+    assert!(metrics.contains("outcome=\"accepted\""), "{metrics}");
+}

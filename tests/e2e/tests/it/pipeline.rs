@@ -132,7 +132,7 @@ async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transient_ghl_failures_are_retried_until_they_succeed() {
     let stack = Stack::start().await;
-    stack.sandbox.inject_fault(relay_sandbox::Fault::status(503, 2));
+    stack.sandbox.inject_fault(relay_sandbox::FaultSpec { status: Some(503), count: Some(2), path_prefix: Some("/contacts".into()), ..Default::default() }).unwrap();
     stack.post_bmc(&donation(5001, "retry@example.com", "Re Try"), Some(BMC_SECRET)).await;
     contact_with_tag(&stack, "retry@example.com", "donor").await;
     let failed = stack.sandbox.requests().iter().filter(|r| r.status == 503).count();
