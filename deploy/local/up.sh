@@ -62,7 +62,9 @@ trap 'stop_all' EXIT
 
 start() { # name, command...
   local name="$1"; shift
-  "$@" >"$STATE/logs/$name.log" 2>&1 &
+  # Own session: a terminal Ctrl-C reaches only this script, which then stops everything in
+  # order (intake first, NATS last) instead of every process dying at once.
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null &
   PIDS+=("$!")
 }
 
@@ -108,10 +110,13 @@ READY
 if [ "$DEMO" = 1 ]; then
   echo "==> sending example Buy Me a Coffee donations"
   ok=1
+  # Fresh event ids per run: NATS keeps its store (and dedupe memory) across runs, the
+  # in-memory sandbox does not.
+  run_id=$(date +%s)
   for i in 1 2; do
     email="demo-donor-$i@example.com"
     body=$(printf '{"type":"donation.created","live_mode":false,"attempt":1,"created":%s,"event_id":%s,"data":{"id":%s,"amount":5,"object":"payment","status":"succeeded","currency":"USD","refunded":"false","note_hidden":"false","support_note":"Love what you do!","support_type":"Supporter","supporter_name":"Demo Donor %s","supporter_id":%s,"supporter_email":"%s","transaction_id":"pi_demo_%s","coffee_count":1,"coffee_price":5,"total_amount_charged":"5.29"}}' \
-      "$(date +%s)" "$((900000 + i))" "$i" "$i" "$((7000 + i))" "$email" "$i")
+      "$run_id" "$((run_id * 10 + i))" "$i" "$i" "$((7000 + i))" "$email" "$run_id$i")
     sig=$(printf '%s' "$body" | python3 -c 'import hmac, hashlib, os, sys; print(hmac.new(os.environ["RELAY_DEMO_SECRET"].encode(), sys.stdin.buffer.read(), hashlib.sha256).hexdigest())')
     code=$(curl -sS -o "$STATE/demo-$i.json" -w '%{http_code}' -X POST http://127.0.0.1:8085/hooks/demo \
       -H 'content-type: application/json' -H "x-signature-sha256: $sig" --data-binary "$body")

@@ -93,10 +93,17 @@ impl Worker {
             self.state.add_consumer(consumer.probe());
             self.state.readiness.mark_started();
             tracing::info!(stage = spec.stage, "worker ready");
-            // Returns once pulling stopped and every in-flight message is settled.
-            let drained = crate::shutdown::with_deadline("consumer drain", self.drain_timeout, consumer.run(shutdown.clone())).await;
-            if drained.is_none() {
-                tracing::warn!("in-flight messages did not finish in time; they will be redelivered");
+            // Runs until shutdown; then pulling stops and in-flight messages get `drain_timeout`
+            // to settle (whatever does not is redelivered later: nothing is lost).
+            let run = consumer.run(shutdown.clone());
+            tokio::pin!(run);
+            tokio::select! {
+                () = &mut run => {}
+                () = shutdown.cancelled() => {
+                    if crate::shutdown::with_deadline("consumer drain", self.drain_timeout, &mut run).await.is_none() {
+                        tracing::warn!("in-flight messages did not finish in time; they will be redelivered");
+                    }
+                }
             }
             anyhow::Ok(())
         }

@@ -39,6 +39,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Whether the service is still running (it must not exit on its own).
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Shuts the service down in order and waits for it.
     pub async fn stop(&mut self) {
         self.stop.cancel();
@@ -117,7 +122,8 @@ pub fn admin_config() -> AdminConfig {
     AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: SecretRef::Literal(ADMIN_TOKEN.into()),
-        drain_timeout: Duration::from_secs(10),
+        // Short, so a service that wrongly applied it to its whole run would die mid-test.
+        drain_timeout: Duration::from_secs(2),
     }
 }
 
@@ -205,6 +211,13 @@ impl Stack {
         };
         stack.wait_ready().await;
         stack
+    }
+
+    /// Asserts that no service has exited on its own.
+    pub fn assert_running(&self) {
+        for (name, s) in [("ingest", &self.ingest), ("mapper", &self.mapper), ("writer", &self.writer)] {
+            assert!(s.is_running(), "{name} exited on its own");
+        }
     }
 
     /// Waits until every service reports SERVING.

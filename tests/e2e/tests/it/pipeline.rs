@@ -113,6 +113,21 @@ async fn nats_down_means_503_and_not_serving_then_recovery_loses_nothing() {
     let resp = stack.post_bmc(&body, Some(BMC_SECRET)).await;
     assert_eq!(resp.status(), 200);
     contact_with_tag(&stack, "outage@example.com", "donor").await;
+    // Longer than the drain timeout: no service gave up on its own during the outage.
+    stack.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn services_stop_in_order_and_finish_what_they_accepted() {
+    let mut stack = Stack::start().await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // past the drain timeout
+    stack.assert_running();
+    stack.post_bmc(&donation(9001, "last@example.com", "La St"), Some(BMC_SECRET)).await;
+    contact_with_tag(&stack, "last@example.com", "donor").await;
+    // Each stops cleanly (its task returns Ok) and promptly.
+    for s in [&mut stack.ingest, &mut stack.mapper, &mut stack.writer] {
+        tokio::time::timeout(Duration::from_secs(10), s.stop()).await.expect("stops within 10 s");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
