@@ -239,6 +239,8 @@ pub struct TelemetryConfig {
     pub log_filter: String,
     /// OTLP/gRPC endpoint for traces (`http://127.0.0.1:4317`); none disables export.
     pub otlp_endpoint: Option<url::Url>,
+    /// Which spans are exported (independent of `log_filter`).
+    pub trace_filter: String,
     /// Span batch delay before export.
     #[serde(with = "humantime_serde")]
     pub export_delay: Duration,
@@ -250,6 +252,7 @@ impl Default for TelemetryConfig {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             otlp_endpoint: None,
+            trace_filter: "info".into(),
             export_delay: Duration::from_secs(2),
         }
     }
@@ -267,6 +270,9 @@ impl TelemetryConfig {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_filter) {
             issues.push(ConfigIssue::new("telemetry.log_filter", e));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.trace_filter) {
+            issues.push(ConfigIssue::new("telemetry.trace_filter", e));
         }
     }
 }

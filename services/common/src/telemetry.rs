@@ -117,12 +117,15 @@ pub fn init(
         }
         None => None,
     };
+    // Traces have their own filter: turning logs down (`warn`) must not turn tracing off.
     let otel_layer = provider.as_ref().map(|p| {
         opentelemetry::global::set_tracer_provider(p.clone());
-        tracing_opentelemetry::layer().with_tracer(p.tracer(service))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service))
+            .with_filter(EnvFilter::new(&cfg.trace_filter))
     });
 
-    Registry::default().with(filter).with(fmt_layer).with(otel_layer).try_init()?;
+    Registry::default().with(fmt_layer.with_filter(filter)).with(otel_layer).try_init()?;
 
     let log_control = LogControl {
         handle: Arc::new(move |directive: &str| {
