@@ -4,6 +4,8 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Clients bring their own channel; keeps tonic's transport out of this crate.
+        .build_transport(false)
         .file_descriptor_set_path(out.join("relay_descriptor.bin"))
         .compile_protos(&["../../proto/relay/admin/v1/admin.proto"], &["../../proto"])?;
     println!("cargo:rerun-if-changed=../../proto");

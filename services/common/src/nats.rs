@@ -155,6 +155,23 @@ impl Nats {
         Ok(())
     }
 
+    /// Opens a KV bucket, creating it if missing.
+    pub async fn ensure_bucket(
+        &self,
+        bucket: relay_contracts::Bucket,
+        replicas: usize,
+    ) -> Result<jetstream::kv::Store, NatsError> {
+        let name = self.ns.bucket_name(bucket);
+        match self.js.get_key_value(&name).await {
+            Ok(store) => Ok(store),
+            Err(_) => self
+                .js
+                .create_key_value(self.ns.bucket_config(bucket, replicas))
+                .await
+                .map_err(|e| NatsError::Stream { stream: name, message: e.to_string() }),
+        }
+    }
+
     /// Creates the durable pull consumer if missing, updating it when its config changed.
     pub async fn ensure_consumer(
         &self,

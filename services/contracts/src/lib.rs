@@ -13,7 +13,7 @@ pub mod version;
 
 pub use event::{EventKind, Source, StorefrontEvent};
 pub use ids::{EventId, PlanId, Token, TokenError};
-pub use nats::{Namespace, StreamKind};
+pub use nats::{Bucket, Namespace, StreamKind};
 pub use plan::{ContactPlan, Step};
 pub use result::{Outcome, PlanResult};
 pub use version::DecodeError;

@@ -70,6 +70,69 @@ impl StreamKind {
     }
 }
 
+/// KV buckets: state that must survive restarts and be shared between replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Connections (storefront account → GHL location, rules, secrets by reference).
+    Connections,
+    /// Seen idempotency keys beyond the streams' duplicate window (Digistore24 retries 10 days).
+    IngestLedger,
+    /// Partition and watch leases of writer and poller replicas.
+    Leases,
+    /// Per-location OAuth tokens (encrypted) and auth state.
+    Tokens,
+    /// The writer's step ledger: which step of which plan had its effect.
+    Steps,
+    /// Cached GHL contact ids by lookup key.
+    ContactIds,
+    /// Poller cursors and item fingerprints.
+    Cursors,
+}
+
+impl Bucket {
+    pub const ALL: [Bucket; 7] = [
+        Bucket::Connections,
+        Bucket::IngestLedger,
+        Bucket::Leases,
+        Bucket::Tokens,
+        Bucket::Steps,
+        Bucket::ContactIds,
+        Bucket::Cursors,
+    ];
+
+    pub fn base_name(self) -> &'static str {
+        match self {
+            Bucket::Connections => "relay-connections",
+            Bucket::IngestLedger => "relay-ingest-ledger",
+            Bucket::Leases => "relay-leases",
+            Bucket::Tokens => "relay-tokens",
+            Bucket::Steps => "relay-steps",
+            Bucket::ContactIds => "relay-contact-ids",
+            Bucket::Cursors => "relay-cursors",
+        }
+    }
+
+    /// How long entries live (`None`: until deleted).
+    pub fn max_age(self) -> Option<Duration> {
+        match self {
+            // Longest storefront retry horizon (Digistore24: 10 days) plus margin.
+            Bucket::IngestLedger => Some(Duration::from_secs(14 * 24 * 3600)),
+            // A replay of EVENTS (30 days by default) must still find its ledger entries.
+            Bucket::Steps => Some(Duration::from_secs(35 * 24 * 3600)),
+            Bucket::ContactIds => Some(Duration::from_secs(30 * 24 * 3600)),
+            Bucket::Connections | Bucket::Leases | Bucket::Tokens | Bucket::Cursors => None,
+        }
+    }
+
+    /// Revisions kept per key (connections keep a few for `relayctl` diffs and rollback).
+    pub fn history(self) -> i64 {
+        match self {
+            Bucket::Connections => 10,
+            _ => 1,
+        }
+    }
+}
+
 /// Durable consumer names.
 pub mod consumers {
     pub const MAPPER: &str = "mapper";
@@ -184,6 +247,27 @@ impl Namespace {
         self.subject(&["dlq", "ingest", source.as_str(), connection.as_str()])
     }
 
+    /// A KV bucket's name in this namespace (`t01_relay-leases`).
+    pub fn bucket_name(&self, bucket: Bucket) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}_{}", bucket.base_name()),
+            None => bucket.base_name().to_owned(),
+        }
+    }
+
+    /// The KV bucket's configuration.
+    pub fn bucket_config(&self, bucket: Bucket, replicas: usize) -> async_nats::jetstream::kv::Config {
+        async_nats::jetstream::kv::Config {
+            bucket: self.bucket_name(bucket),
+            description: format!("Relay: {}", bucket.base_name()),
+            history: bucket.history(),
+            max_age: bucket.max_age().unwrap_or_default(),
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        }
+    }
+
     /// A durable consumer name in this namespace.
     pub fn consumer_name(&self, base: &str) -> String {
         match &self.prefix {
@@ -290,6 +374,12 @@ mod tests {
         assert_eq!(pre.dlq("mapper", "t01.evt.bmc.demo.order.paid"), "t01.dlq.mapper.evt.bmc.demo.order.paid");
         assert_eq!(plain.result(&t("loc"), Outcome::Ok), "res.loc.ok");
         assert_eq!(pre.consumer_name(consumers::MAPPER), "t01_mapper");
+        assert_eq!(pre.bucket_name(Bucket::Leases), "t01_relay-leases");
+        assert_eq!(plain.bucket_config(Bucket::IngestLedger, 1).max_age, Duration::from_secs(14 * 24 * 3600));
+        for b in Bucket::ALL {
+            // Bucket names allow only letters, digits, '-' and '_'.
+            assert!(pre.bucket_name(b).chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        }
     }
 
     #[test]

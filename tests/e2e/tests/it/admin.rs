@@ -100,3 +100,20 @@ async fn relayctl_status_covers_every_service_and_metrics_are_scraped() {
     .await;
     assert!(metrics.contains("outcome=\"accepted\""), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_buckets_are_provisioned_in_the_namespace() {
+    let stack = Stack::start().await;
+    let cfg = relay_common::config::NatsConfig { url: stack.nats.url(), prefix: Some(stack.prefix.clone()), ..Default::default() };
+    let nats = relay_common::nats::Nats::connect(&cfg, "test").await.unwrap();
+    for bucket in relay_contracts::Bucket::ALL {
+        let kv = nats.ensure_bucket(bucket, 1).await.unwrap();
+        kv.put("probe", "1".into()).await.unwrap();
+        // Idempotent: a second ensure opens the same bucket with the value in it.
+        let again = nats.ensure_bucket(bucket, 1).await.unwrap();
+        assert_eq!(again.get("probe").await.unwrap().as_deref(), Some(&b"1"[..]));
+        let mut status = again.status().await.unwrap();
+        assert!(status.bucket().starts_with(stack.prefix.as_str()));
+        let _ = &mut status;
+    }
+}
