@@ -7,7 +7,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Clients bring their own channel; keeps tonic's transport out of this crate.
         .build_transport(false)
         .file_descriptor_set_path(out.join("relay_descriptor.bin"))
-        .compile_protos(&["../../proto/relay/admin/v1/admin.proto"], &["../../proto"])?;
+        .compile_protos(
+            &["../../proto/relay/admin/v1/admin.proto"],
+            &["../../proto"],
+        )?;
     println!("cargo:rerun-if-changed=../../proto");
     Ok(())
 }

@@ -36,11 +36,13 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn mark_started(&self) {
-        self.started.store(true, std::sync::atomic::Ordering::Release);
+        self.started
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub fn mark_draining(&self) {
-        self.draining.store(true, std::sync::atomic::Ordering::Release);
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub fn is_draining(&self) -> bool {
@@ -88,12 +90,18 @@ impl AdminState {
     }
 
     pub fn set_detail(&self, key: impl Into<String>, value: impl Into<String>) {
-        self.details.write().expect("details lock").insert(key.into(), value.into());
+        self.details
+            .write()
+            .expect("details lock")
+            .insert(key.into(), value.into());
     }
 
     /// Ready to do work: connected, provisioned, started and not draining.
     pub fn is_ready(&self) -> bool {
-        self.nats.is_connected() && self.nats.is_provisioned() && self.readiness.started() && !self.readiness.is_draining()
+        self.nats.is_connected()
+            && self.nats.is_provisioned()
+            && self.readiness.started()
+            && !self.readiness.is_draining()
     }
 
     pub async fn status(&self) -> GetStatusResponse {
@@ -101,7 +109,10 @@ impl AdminState {
         let mut consumers = Vec::with_capacity(probes.len());
         for p in probes {
             // Lag comes from the server; when it cannot be asked (NATS down) report what we know.
-            let lag = tokio::time::timeout(Duration::from_secs(2), p.lag()).await.ok().and_then(Result::ok);
+            let lag = tokio::time::timeout(Duration::from_secs(2), p.lag())
+                .await
+                .ok()
+                .and_then(Result::ok);
             let lag = lag.unwrap_or_default();
             use std::sync::atomic::Ordering::Relaxed;
             consumers.push(ConsumerStatus {
@@ -129,7 +140,13 @@ impl AdminState {
             ready: self.is_ready(),
             paused: self.pause.is_paused(),
             consumers,
-            details: self.details.read().expect("details lock").clone().into_iter().collect(),
+            details: self
+                .details
+                .read()
+                .expect("details lock")
+                .clone()
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -140,13 +157,18 @@ struct AdminService {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    async fn get_status(&self, _: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
         Ok(Response::new(self.state.status().await))
     }
 
     async fn pause(&self, _: Request<PauseRequest>) -> Result<Response<PauseResponse>, Status> {
         if !self.state.pause.pause(Duration::from_secs(30)).await {
-            return Err(Status::deadline_exceeded("paused, but in-flight work has not finished yet"));
+            return Err(Status::deadline_exceeded(
+                "paused, but in-flight work has not finished yet",
+            ));
         }
         tracing::info!(service = self.state.service, "paused by admin request");
         Ok(Response::new(PauseResponse { paused: true }))
@@ -163,7 +185,10 @@ impl Admin for AdminService {
         req: Request<SetLogLevelRequest>,
     ) -> Result<Response<SetLogLevelResponse>, Status> {
         let filter = req.into_inner().filter;
-        self.state.log.set(&filter).map_err(Status::invalid_argument)?;
+        self.state
+            .log
+            .set(&filter)
+            .map_err(Status::invalid_argument)?;
         tracing::info!(filter = %filter, "log filter changed by admin request");
         Ok(Response::new(SetLogLevelResponse { filter }))
     }
@@ -176,7 +201,9 @@ fn check_token(token: &SecretString, req: &Request<()>) -> Result<(), Status> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Status::unauthenticated("missing admin token (authorization: Bearer <token>)"))?;
+        .ok_or_else(|| {
+            Status::unauthenticated("missing admin token (authorization: Bearer <token>)")
+        })?;
     if crate::secret::constant_time_eq(presented.as_bytes(), token) {
         Ok(())
     } else {
@@ -194,11 +221,17 @@ pub struct AdminEndpoint {
 impl AdminEndpoint {
     pub async fn bind(addr: SocketAddr, state: AdminState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, state, metrics: crate::metrics::install() })
+        Ok(Self {
+            listener,
+            state,
+            metrics: crate::metrics::install(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
@@ -209,18 +242,25 @@ impl AdminEndpoint {
             .build_v1()
             .map_err(std::io::Error::other)?;
         let token = self.state.token.clone();
-        let admin = AdminServer::with_interceptor(AdminService { state: self.state.clone() }, move |req| {
-            check_token(&token, &req).map(|()| req)
-        });
+        let admin = AdminServer::with_interceptor(
+            AdminService {
+                state: self.state.clone(),
+            },
+            move |req| check_token(&token, &req).map(|()| req),
+        );
         let metrics = self.metrics.clone();
         let router = tonic::service::Routes::new(health_service)
             .add_service(reflection)
             .add_service(admin)
             .prepare()
             .into_axum_router()
-            .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+            .route(
+                "/metrics",
+                axum::routing::get(move || std::future::ready(metrics.render())),
+            );
 
-        let health_task = tokio::spawn(track_health(self.state.clone(), reporter, shutdown.clone()));
+        let health_task =
+            tokio::spawn(track_health(self.state.clone(), reporter, shutdown.clone()));
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
@@ -234,7 +274,11 @@ async fn track_health(state: AdminState, reporter: HealthReporter, shutdown: Can
     let mut connection = state.nats.connection_changes();
     let mut last = None;
     loop {
-        let status = if state.is_ready() { ServingStatus::Serving } else { ServingStatus::NotServing };
+        let status = if state.is_ready() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
         if last != Some(status) {
             reporter.set_service_status("", status).await;
             reporter.set_service_status(state.service, status).await;

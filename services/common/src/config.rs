@@ -47,7 +47,10 @@ pub struct ConfigIssue {
 
 impl ConfigIssue {
     pub fn new(key: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Self { key: key.into(), message: message.to_string() }
+        Self {
+            key: key.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -100,7 +103,9 @@ pub fn load_with_env<T: ServiceConfig>(
     }
     figment = figment.merge(env_layer);
     for o in &args.overrides {
-        let (key, value) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
+        let (key, value) = o
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Override(o.clone()))?;
         let key = key.trim();
         if key.is_empty() {
             return Err(ConfigError::Override(o.clone()));
@@ -115,7 +120,11 @@ pub fn load_with_env<T: ServiceConfig>(
         .extract()
         .map_err(|e| ConfigError::Extract(e.into_iter().map(|e| e.to_string()).collect()))?;
     let issues = config.validate(env);
-    if issues.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(issues)) }
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(issues))
+    }
 }
 
 /// Loads the configuration for `main`: prints it and exits with `--dump-config`, prints the
@@ -158,7 +167,11 @@ fn render_toml(v: &serde_json::Value, path: &str) -> String {
         }
     }
     for (k, v) in tables {
-        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        let p = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
         out.push_str(&format!("\n[{p}]\n"));
         out.push_str(&render_toml(v, &p));
     }
@@ -202,7 +215,11 @@ impl Default for NatsConfig {
 
 impl NatsConfig {
     pub fn retention(&self) -> Retention {
-        Retention { max_age: self.max_age, duplicate_window: self.duplicate_window, replicas: self.replicas }
+        Retention {
+            max_age: self.max_age,
+            duplicate_window: self.duplicate_window,
+            replicas: self.replicas,
+        }
     }
 
     pub fn namespace(&self) -> relay_contracts::Namespace {
@@ -215,16 +232,25 @@ impl NatsConfig {
                 Ok(parsed) if matches!(parsed.scheme(), "nats" | "tls" | "ws" | "wss") => {}
                 Ok(parsed) => issues.push(ConfigIssue::new(
                     "nats.url",
-                    format!("unsupported scheme {:?} in {u:?} (use nats:// or tls://)", parsed.scheme()),
+                    format!(
+                        "unsupported scheme {:?} in {u:?} (use nats:// or tls://)",
+                        parsed.scheme()
+                    ),
                 )),
-                Err(e) => issues.push(ConfigIssue::new("nats.url", format!("{u:?} is not a URL: {e}"))),
+                Err(e) => issues.push(ConfigIssue::new(
+                    "nats.url",
+                    format!("{u:?} is not a URL: {e}"),
+                )),
             }
         }
         if !(1..=5).contains(&self.replicas) {
             issues.push(ConfigIssue::new("nats.replicas", "must be between 1 and 5"));
         }
         if self.duplicate_window > self.max_age {
-            issues.push(ConfigIssue::new("nats.duplicate_window", "must not exceed nats.max_age"));
+            issues.push(ConfigIssue::new(
+                "nats.duplicate_window",
+                "must not exceed nats.max_age",
+            ));
         }
     }
 }
@@ -353,16 +379,28 @@ impl Default for ConsumerConfig {
 impl ConsumerConfig {
     pub fn validate(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
         if self.concurrency == 0 || self.concurrency > 4096 {
-            issues.push(ConfigIssue::new(format!("{key}.concurrency"), "must be between 1 and 4096"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.concurrency"),
+                "must be between 1 and 4096",
+            ));
         }
         if self.max_deliver < 1 {
-            issues.push(ConfigIssue::new(format!("{key}.max_deliver"), "must be at least 1"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.max_deliver"),
+                "must be at least 1",
+            ));
         }
         if self.ack_wait < Duration::from_secs(1) {
-            issues.push(ConfigIssue::new(format!("{key}.ack_wait"), "must be at least 1s"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.ack_wait"),
+                "must be at least 1s",
+            ));
         }
         if self.backoff_base > self.backoff_max {
-            issues.push(ConfigIssue::new(format!("{key}.backoff_base"), "must not exceed backoff_max"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.backoff_base"),
+                "must not exceed backoff_max",
+            ));
         }
     }
 }
@@ -422,7 +460,10 @@ mod tests {
     #[test]
     fn layers_apply_in_order_and_unrelated_env_is_ignored() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "[nats]\nurl = \"nats://10.0.0.1:4222\"\nreplicas = 3\n")?;
+            jail.create_file(
+                "c.toml",
+                "[nats]\nurl = \"nats://10.0.0.1:4222\"\nreplicas = 3\n",
+            )?;
             jail.set_env("RELAY_NATS__REPLICAS", "2");
             jail.set_env("RELAY_DEMO_SECRET", "not config");
             let args = ConfigArgs {
@@ -442,11 +483,17 @@ mod tests {
     fn unknown_keys_and_bad_values_name_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[nats]\nurll = \"x\"\n")?;
-            let args = ConfigArgs { config: Some("c.toml".into()), ..Default::default() };
+            let args = ConfigArgs {
+                config: Some("c.toml".into()),
+                ..Default::default()
+            };
             let err = load_with_env::<Demo>(&args, Env::prefixed("RELAY_"), &no_env).unwrap_err();
             assert!(err.to_string().contains("urll"), "{err}");
 
-            let args = ConfigArgs { overrides: vec!["nats.url=http://x".into()], ..Default::default() };
+            let args = ConfigArgs {
+                overrides: vec!["nats.url=http://x".into()],
+                ..Default::default()
+            };
             let err = load_with_env::<Demo>(&args, Env::prefixed("RELAY_"), &no_env).unwrap_err();
             assert!(err.to_string().contains("nats.url"), "{err}");
             Ok(())

@@ -31,7 +31,10 @@ pub enum HandlerError {
     /// Try again later (dependency down, rate limited, timeout). `retry_after` overrides the
     /// consumer's backoff when the cause knows better (a 429's window).
     #[error("{reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Will never succeed (malformed, unsupported version, refused by the target).
     #[error("{0}")]
     Permanent(String),
@@ -39,7 +42,10 @@ pub enum HandlerError {
 
 impl HandlerError {
     pub fn transient(reason: impl std::fmt::Display) -> Self {
-        HandlerError::Transient { reason: reason.to_string(), retry_after: None }
+        HandlerError::Transient {
+            reason: reason.to_string(),
+            retry_after: None,
+        }
     }
 
     pub fn permanent(reason: impl std::fmt::Display) -> Self {
@@ -49,7 +55,10 @@ impl HandlerError {
 
 /// What a consumer does with each message.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, msg: &jetstream::Message) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle(
+        &self,
+        msg: &jetstream::Message,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// Loop settings.
@@ -80,7 +89,10 @@ impl ConsumerSettings {
     /// ±20 % jitter so retries of a burst spread out.
     pub fn backoff(&self, delivered: i64) -> Duration {
         let exp = u32::try_from(delivered.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-        let raw = self.backoff_base.saturating_mul(1u32 << exp).min(self.backoff_max);
+        let raw = self
+            .backoff_base
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_max);
         let jitter = 0.8 + 0.4 * (rand_unit());
         raw.mul_f64(jitter).min(self.backoff_max)
     }
@@ -109,7 +121,10 @@ pub struct PauseControl {
 
 impl Default for PauseControl {
     fn default() -> Self {
-        Self { tx: Arc::new(watch::channel(false).0), halted: Arc::new(watch::channel((0, 0)).0) }
+        Self {
+            tx: Arc::new(watch::channel(false).0),
+            halted: Arc::new(watch::channel((0, 0)).0),
+        }
     }
 }
 
@@ -119,7 +134,9 @@ impl PauseControl {
     pub async fn pause(&self, timeout: Duration) -> bool {
         self.tx.send_replace(true);
         let mut rx = self.halted.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|(running, halted)| halted >= running)).await.is_ok()
+        tokio::time::timeout(timeout, rx.wait_for(|(running, halted)| halted >= running))
+            .await
+            .is_ok()
     }
 
     pub fn resume(&self) {
@@ -203,7 +220,16 @@ impl<H: Handler> Consumer<H> {
         settings: ConsumerSettings,
         pause: PauseControl,
     ) -> Self {
-        Self { nats, stage, consumer, stream, handler, settings, pause, stats: Arc::default() }
+        Self {
+            nats,
+            stage,
+            consumer,
+            stream,
+            handler,
+            settings,
+            pause,
+            stats: Arc::default(),
+        }
     }
 
     pub fn probe(&self) -> ConsumerProbe {
@@ -272,7 +298,9 @@ impl<H: Handler> Consumer<H> {
                         break;
                     }
                 };
-                let Ok(permit) = limit.clone().acquire_owned().await else { break 'outer };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break 'outer;
+                };
                 let me = this.clone();
                 tracker.spawn(async move {
                     me.process(msg).await;
@@ -303,7 +331,8 @@ impl<H: Handler> Consumer<H> {
         let started = Instant::now();
         let result = self.handler.handle(&msg).instrument(span.clone()).await;
         let elapsed = started.elapsed();
-        metrics::histogram!("relay_consumer_handle_seconds", "stage" => self.stage).record(elapsed.as_secs_f64());
+        metrics::histogram!("relay_consumer_handle_seconds", "stage" => self.stage)
+            .record(elapsed.as_secs_f64());
 
         let outcome = async {
             match result {
@@ -344,7 +373,12 @@ impl<H: Handler> Consumer<H> {
         metrics::counter!("relay_consumer_messages_total", "stage" => self.stage, "outcome" => outcome).increment(1);
     }
 
-    async fn dead_letter(&self, msg: &jetstream::Message, reason: &str, delivered: i64) -> &'static str {
+    async fn dead_letter(
+        &self,
+        msg: &jetstream::Message,
+        reason: &str,
+        delivered: i64,
+    ) -> &'static str {
         tracing::error!(reason = %reason, subject = %msg.subject, "dead-lettering message");
         let mut headers = msg.headers.clone().unwrap_or_default();
         headers.insert(headers::DLQ_REASON, sanitize_header(reason).as_str());
@@ -352,11 +386,19 @@ impl<H: Handler> Consumer<H> {
         headers.insert(headers::DLQ_SUBJECT, msg.subject.as_str());
         headers.insert(headers::DLQ_DELIVERIES, delivered.to_string().as_str());
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
-        let dlq_id = format!("dlq:{}:{}:{seq}", self.stage, self.nats.ns.stream_name(self.stream));
+        let dlq_id = format!(
+            "dlq:{}:{}:{seq}",
+            self.stage,
+            self.nats.ns.stream_name(self.stream)
+        );
         // The original msg id must not make the DLQ think this is a duplicate of something else.
         headers.insert(headers::MSG_ID, dlq_id.as_str());
         let subject = self.nats.ns.dlq(self.stage, &msg.subject);
-        match self.nats.publish(subject, Some(&dlq_id), headers, msg.payload.clone()).await {
+        match self
+            .nats
+            .publish(subject, Some(&dlq_id), headers, msg.payload.clone())
+            .await
+        {
             Ok(_) => {
                 if let Err(e) = msg.ack_with(AckKind::Term).await {
                     tracing::warn!(error.message = %e, "term failed after dead-lettering; a redelivery will dead-letter it again (deduped)");
@@ -366,7 +408,9 @@ impl<H: Handler> Consumer<H> {
             }
             Err(e) => {
                 tracing::error!(error.message = %e, "dead-letter publish failed; NAKing so the message is not lost");
-                let _ = msg.ack_with(AckKind::Nak(Some(self.settings.backoff_max))).await;
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(self.settings.backoff_max)))
+                    .await;
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 "retried"
             }
@@ -376,7 +420,10 @@ impl<H: Handler> Consumer<H> {
 
 /// Header values cannot hold line breaks; keep reasons on one line and bounded.
 fn sanitize_header(s: &str) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     one_line.chars().take(1000).collect()
 }
 
@@ -392,9 +439,15 @@ mod tests {
             ..Default::default()
         };
         let d1 = s.backoff(1);
-        assert!(d1 >= Duration::from_millis(80) && d1 <= Duration::from_millis(120), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_millis(80) && d1 <= Duration::from_millis(120),
+            "{d1:?}"
+        );
         let d3 = s.backoff(3);
-        assert!(d3 >= Duration::from_millis(320) && d3 <= Duration::from_millis(480), "{d3:?}");
+        assert!(
+            d3 >= Duration::from_millis(320) && d3 <= Duration::from_millis(480),
+            "{d3:?}"
+        );
         assert!(s.backoff(40) <= Duration::from_secs(2));
     }
 

@@ -17,11 +17,18 @@ use crate::propagation;
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
     #[error("cannot connect to NATS at {url}: {source}")]
-    Connect { url: String, source: async_nats::ConnectError },
+    Connect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
     #[error("cannot provision stream {stream}: {message}")]
     Stream { stream: String, message: String },
     #[error("cannot provision consumer {consumer} on {stream}: {message}")]
-    Consumer { stream: String, consumer: String, message: String },
+    Consumer {
+        stream: String,
+        consumer: String,
+        message: String,
+    },
     #[error("NATS is not connected")]
     Disconnected,
     #[error("JetStream did not acknowledge the publish within {0:?}")]
@@ -50,7 +57,9 @@ pub struct Nats {
 
 impl std::fmt::Debug for Nats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nats").field("ns", &self.ns).finish_non_exhaustive()
+        f.debug_struct("Nats")
+            .field("ns", &self.ns)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +95,10 @@ impl Nats {
         let client = opts
             .connect(urls.as_slice())
             .await
-            .map_err(|source| NatsError::Connect { url: cfg.url.clone(), source })?;
+            .map_err(|source| NatsError::Connect {
+                url: cfg.url.clone(),
+                source,
+            })?;
         if client.connection_state() == State::Connected {
             let _ = tx.send(true);
         }
@@ -127,28 +139,37 @@ impl Nats {
             let name = config.name.clone();
             match self.js.get_stream(&name).await {
                 Ok(mut existing) => {
-                    let info = existing
-                        .info()
-                        .await
-                        .map_err(|e| NatsError::Stream { stream: name.clone(), message: e.to_string() })?;
+                    let info = existing.info().await.map_err(|e| NatsError::Stream {
+                        stream: name.clone(),
+                        message: e.to_string(),
+                    })?;
                     let current = &info.config;
                     if current.subjects != config.subjects
                         || current.max_age != config.max_age
                         || current.duplicate_window != config.duplicate_window
                         || current.description != config.description
                     {
-                        let updated = stream::Config { retention: current.retention, ..config };
+                        let updated = stream::Config {
+                            retention: current.retention,
+                            ..config
+                        };
                         self.js
                             .update_stream(updated)
                             .await
-                            .map_err(|e| NatsError::Stream { stream: name.clone(), message: e.to_string() })?;
+                            .map_err(|e| NatsError::Stream {
+                                stream: name.clone(),
+                                message: e.to_string(),
+                            })?;
                     }
                 }
                 Err(_) => {
                     self.js
                         .get_or_create_stream(config)
                         .await
-                        .map_err(|e| NatsError::Stream { stream: name.clone(), message: e.to_string() })?;
+                        .map_err(|e| NatsError::Stream {
+                            stream: name.clone(),
+                            message: e.to_string(),
+                        })?;
                 }
             }
         }
@@ -168,7 +189,10 @@ impl Nats {
                 .js
                 .create_key_value(self.ns.bucket_config(bucket, replicas))
                 .await
-                .map_err(|e| NatsError::Stream { stream: name, message: e.to_string() }),
+                .map_err(|e| NatsError::Stream {
+                    stream: name,
+                    message: e.to_string(),
+                }),
         }
     }
 
@@ -185,7 +209,11 @@ impl Nats {
             consumer: consumer_name.clone(),
             message: e.to_string(),
         };
-        let stream = self.js.get_stream(&stream_name).await.map_err(|e| err(&e))?;
+        let stream = self
+            .js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err(&e))?;
         stream.create_consumer(config).await.map_err(|e| err(&e))
     }
 

@@ -28,9 +28,10 @@ struct HttpInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HttpInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(k), Ok(v)) =
-            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
-        {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             self.0.insert(k, v);
         }
     }
@@ -51,7 +52,9 @@ impl Extractor for HttpExtractor<'_> {
 /// Writes the current span's context into NATS headers.
 pub fn inject_nats(headers: &mut async_nats::HeaderMap) {
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut NatsInjector(headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut NatsInjector(headers))
+    });
 }
 
 /// Reads a context from NATS headers.
@@ -65,7 +68,9 @@ pub fn extract_nats(headers: Option<&async_nats::HeaderMap>) -> opentelemetry::C
 /// Writes the current span's context into HTTP headers (outbound requests).
 pub fn inject_http(headers: &mut http::HeaderMap) {
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HttpInjector(headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut HttpInjector(headers))
+    });
 }
 
 /// Reads a context from HTTP headers (inbound requests).

@@ -23,7 +23,10 @@ pub enum SecretError {
     #[error("environment variable {0} is empty")]
     EnvEmpty(String),
     #[error("cannot read secret file {path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("secret file {0} is empty")]
     FileEmpty(PathBuf),
     #[error("secret reference {0:?} must start with env:, file: or literal:")]
@@ -41,7 +44,10 @@ impl TryFrom<String> for SecretRef {
             Ok(SecretRef::Literal(v.to_owned()))
         } else {
             // Do not echo the value: it may be a pasted secret.
-            Err(SecretError::Syntax(format!("{}…", s.chars().take(4).collect::<String>())))
+            Err(SecretError::Syntax(format!(
+                "{}…",
+                s.chars().take(4).collect::<String>()
+            )))
         }
     }
 }
@@ -69,7 +75,10 @@ impl fmt::Debug for SecretRef {
 impl SecretRef {
     /// Resolves the secret now. `env` is the process environment, injected so that libraries do
     /// not read it themselves and tests can pass their own.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, SecretError> {
+    pub fn resolve(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SecretString, SecretError> {
         let value = match self {
             SecretRef::Env(name) => {
                 let v = env(name).ok_or_else(|| SecretError::EnvMissing(name.clone()))?;
@@ -79,8 +88,10 @@ impl SecretRef {
                 v
             }
             SecretRef::File(path) => {
-                let v = std::fs::read_to_string(path)
-                    .map_err(|source| SecretError::File { path: path.clone(), source })?;
+                let v = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?;
                 let v = v.trim_end_matches(['\n', '\r']).to_owned();
                 if v.is_empty() {
                     return Err(SecretError::FileEmpty(path.clone()));
@@ -109,10 +120,16 @@ mod tests {
         let env = |k: &str| (k == "X").then(|| "s3cret".to_owned());
         let r = SecretRef::try_from("env:X".to_owned()).unwrap();
         assert_eq!(r.resolve(&env).unwrap().expose_secret(), "s3cret");
-        let missing = SecretRef::try_from("env:Y".to_owned()).unwrap().resolve(&env).unwrap_err();
+        let missing = SecretRef::try_from("env:Y".to_owned())
+            .unwrap()
+            .resolve(&env)
+            .unwrap_err();
         assert!(missing.to_string().contains('Y'));
         assert!(SecretRef::try_from("hunter2".to_owned()).is_err());
-        assert_eq!(format!("{:?}", SecretRef::Literal("x".into())), "literal:<redacted>");
+        assert_eq!(
+            format!("{:?}", SecretRef::Literal("x".into())),
+            "literal:<redacted>"
+        );
     }
 
     #[test]

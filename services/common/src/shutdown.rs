@@ -49,7 +49,11 @@ pub fn on_signal() -> CancellationToken {
 }
 
 /// Waits for `fut` at most `timeout`, logging what was cut short.
-pub async fn with_deadline<F: std::future::Future>(what: &str, timeout: Duration, fut: F) -> Option<F::Output> {
+pub async fn with_deadline<F: std::future::Future>(
+    what: &str,
+    timeout: Duration,
+    fut: F,
+) -> Option<F::Output> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(v) => Some(v),
         Err(_) => {

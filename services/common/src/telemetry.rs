@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -31,7 +31,9 @@ impl LogControl {
 
     /// A control that refuses changes (when telemetry was set up by someone else, e.g. a test).
     pub fn unavailable() -> Self {
-        Self { handle: Arc::new(|_| Err("log level is not adjustable in this process".to_owned())) }
+        Self {
+            handle: Arc::new(|_| Err("log level is not adjustable in this process".to_owned())),
+        }
     }
 }
 
@@ -80,7 +82,9 @@ pub fn init(
 ) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let directive = rust_log.filter(|s| !s.is_empty()).unwrap_or_else(|| cfg.log_filter.clone());
+    let directive = rust_log
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| cfg.log_filter.clone());
     let filter = EnvFilter::try_new(&directive)?;
     let (filter, reload_handle) = reload::Layer::new(filter);
 
@@ -101,7 +105,11 @@ pub fn init(
                 .with_endpoint(endpoint.as_str().trim_end_matches('/'))
                 .build()?;
             let processor = BatchSpanProcessor::builder(exporter)
-                .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(cfg.export_delay).build())
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_scheduled_delay(cfg.export_delay)
+                        .build(),
+                )
                 .build();
             Some(
                 SdkTracerProvider::builder()
@@ -109,7 +117,10 @@ pub fn init(
                     .with_resource(
                         Resource::builder()
                             .with_service_name(service)
-                            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+                            .with_attribute(KeyValue::new(
+                                "service.version",
+                                env!("CARGO_PKG_VERSION"),
+                            ))
                             .build(),
                     )
                     .build(),
@@ -125,7 +136,10 @@ pub fn init(
             .with_filter(EnvFilter::new(&cfg.trace_filter))
     });
 
-    Registry::default().with(fmt_layer.with_filter(filter)).with(otel_layer).try_init()?;
+    Registry::default()
+        .with(fmt_layer.with_filter(filter))
+        .with(otel_layer)
+        .try_init()?;
 
     let log_control = LogControl {
         handle: Arc::new(move |directive: &str| {
@@ -133,7 +147,10 @@ pub fn init(
             reload_handle.reload(f).map_err(|e| e.to_string())
         }),
     };
-    Ok(TelemetryGuard { provider, log_control })
+    Ok(TelemetryGuard {
+        provider,
+        log_control,
+    })
 }
 
 /// The W3C trace id of the current span, if it is being traced (for results and logs).

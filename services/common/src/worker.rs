@@ -43,9 +43,20 @@ impl Worker {
         log: LogControl,
     ) -> anyhow::Result<Self> {
         let nats = Nats::connect(nats_cfg, service).await?;
-        let state = AdminState::new(service, nats.clone(), admin_cfg.token.resolve(&process_env)?, log);
+        let state = AdminState::new(
+            service,
+            nats.clone(),
+            admin_cfg.token.resolve(&process_env)?,
+            log,
+        );
         let admin = AdminEndpoint::bind(admin_cfg.listen, state.clone()).await?;
-        Ok(Self { nats, nats_cfg: nats_cfg.clone(), admin, state, drain_timeout: admin_cfg.drain_timeout })
+        Ok(Self {
+            nats,
+            nats_cfg: nats_cfg.clone(),
+            admin,
+            state,
+            drain_timeout: admin_cfg.drain_timeout,
+        })
     }
 
     pub fn nats(&self) -> &Nats {
@@ -61,7 +72,12 @@ impl Worker {
     }
 
     /// Runs `handler` over the consumer until `shutdown` fires, then shuts down in order.
-    pub async fn run<H: Handler>(self, handler: Arc<H>, spec: WorkerSpec, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run<H: Handler>(
+        self,
+        handler: Arc<H>,
+        spec: WorkerSpec,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(self.admin.run(admin_stop.clone()));
 

@@ -20,8 +20,13 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 5] =
-        [Source::Gumroad, Source::Thrivecart, Source::Digistore24, Source::Shift4shop, Source::Bmc];
+    pub const ALL: [Source; 5] = [
+        Source::Gumroad,
+        Source::Thrivecart,
+        Source::Digistore24,
+        Source::Shift4shop,
+        Source::Bmc,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -212,7 +217,11 @@ pub struct Subscription {
     /// `month`, `year`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_charge_at: Option<OffsetDateTime>,
 }
 
@@ -239,7 +248,13 @@ mod tests {
     fn unknown_versions_are_refused_with_the_version() {
         let err = StorefrontEvent::decode(br#"{"v":2,"id":"x"}"#).unwrap_err();
         assert!(err.to_string().contains("version 2"), "{err}");
-        assert!(matches!(StorefrontEvent::decode(b"{}"), Err(DecodeError::MissingVersion { .. })));
-        assert!(matches!(StorefrontEvent::decode(b"nope"), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            StorefrontEvent::decode(b"{}"),
+            Err(DecodeError::MissingVersion { .. })
+        ));
+        assert!(matches!(
+            StorefrontEvent::decode(b"nope"),
+            Err(DecodeError::Malformed { .. })
+        ));
     }
 }

@@ -29,7 +29,10 @@ impl Token {
         if s.len() > 128 {
             return Err(TokenError::TooLong);
         }
-        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
             return Err(TokenError::Invalid(c));
         }
         Ok(Self(s.to_owned()))
@@ -150,7 +153,10 @@ mod tests {
 
     #[test]
     fn derived_ids_are_stable_and_separate_parts() {
-        assert_eq!(EventId::derive(&["bmc", "demo", "1"]), EventId::derive(&["bmc", "demo", "1"]));
+        assert_eq!(
+            EventId::derive(&["bmc", "demo", "1"]),
+            EventId::derive(&["bmc", "demo", "1"])
+        );
         assert_ne!(EventId::derive(&["ab", "c"]), EventId::derive(&["a", "bc"]));
         assert!(PlanId::derive(&["x"]).as_str().starts_with("plan_"));
     }

@@ -256,7 +256,11 @@ impl Namespace {
     }
 
     /// The KV bucket's configuration.
-    pub fn bucket_config(&self, bucket: Bucket, replicas: usize) -> async_nats::jetstream::kv::Config {
+    pub fn bucket_config(
+        &self,
+        bucket: Bucket,
+        replicas: usize,
+    ) -> async_nats::jetstream::kv::Config {
         async_nats::jetstream::kv::Config {
             bucket: self.bucket_name(bucket),
             description: format!("Relay: {}", bucket.base_name()),
@@ -280,12 +284,16 @@ impl Namespace {
     pub fn stream_config(&self, kind: StreamKind, retention: &Retention) -> stream::Config {
         let (retention_policy, max_age, duplicate_window) = match kind {
             // A plan is deleted once the writer acknowledged it; age still bounds a stuck queue.
-            StreamKind::Commands => {
-                (stream::RetentionPolicy::WorkQueue, retention.max_age, retention.duplicate_window)
-            }
-            StreamKind::Raw | StreamKind::Events => {
-                (stream::RetentionPolicy::Limits, retention.max_age, retention.duplicate_window)
-            }
+            StreamKind::Commands => (
+                stream::RetentionPolicy::WorkQueue,
+                retention.max_age,
+                retention.duplicate_window,
+            ),
+            StreamKind::Raw | StreamKind::Events => (
+                stream::RetentionPolicy::Limits,
+                retention.max_age,
+                retention.duplicate_window,
+            ),
             StreamKind::Results | StreamKind::Triggers | StreamKind::Dlq => (
                 stream::RetentionPolicy::Limits,
                 retention.max_age,
@@ -311,12 +319,22 @@ impl Namespace {
 
     /// The mapper's durable pull consumer over every event.
     pub fn mapper_consumer(&self, max_deliver: i64, ack_wait: Duration) -> consumer::pull::Config {
-        self.pull_consumer(consumers::MAPPER, self.all(StreamKind::Events), max_deliver, ack_wait)
+        self.pull_consumer(
+            consumers::MAPPER,
+            self.all(StreamKind::Events),
+            max_deliver,
+            ack_wait,
+        )
     }
 
     /// The writer's durable pull consumer over every command.
     pub fn writer_consumer(&self, max_deliver: i64, ack_wait: Duration) -> consumer::pull::Config {
-        self.pull_consumer(consumers::WRITER, self.all(StreamKind::Commands), max_deliver, ack_wait)
+        self.pull_consumer(
+            consumers::WRITER,
+            self.all(StreamKind::Commands),
+            max_deliver,
+            ack_wait,
+        )
     }
 
     fn pull_consumer(
@@ -366,19 +384,35 @@ mod tests {
     fn subjects_with_and_without_prefix() {
         let plain = Namespace::default();
         let pre = Namespace::new(Some(t("t01")));
-        assert_eq!(plain.event(Source::Bmc, &t("demo"), EventKind::OrderPaid), "evt.bmc.demo.order.paid");
-        assert_eq!(pre.event(Source::Bmc, &t("demo"), EventKind::OrderPaid), "t01.evt.bmc.demo.order.paid");
+        assert_eq!(
+            plain.event(Source::Bmc, &t("demo"), EventKind::OrderPaid),
+            "evt.bmc.demo.order.paid"
+        );
+        assert_eq!(
+            pre.event(Source::Bmc, &t("demo"), EventKind::OrderPaid),
+            "t01.evt.bmc.demo.order.paid"
+        );
         assert_eq!(pre.stream_name(StreamKind::Events), "t01_EVENTS");
         assert_eq!(pre.all(StreamKind::Commands), "t01.cmd.>");
         assert_eq!(pre.command(3, &t("loc")), "t01.cmd.3.loc");
-        assert_eq!(pre.dlq("mapper", "t01.evt.bmc.demo.order.paid"), "t01.dlq.mapper.evt.bmc.demo.order.paid");
+        assert_eq!(
+            pre.dlq("mapper", "t01.evt.bmc.demo.order.paid"),
+            "t01.dlq.mapper.evt.bmc.demo.order.paid"
+        );
         assert_eq!(plain.result(&t("loc"), Outcome::Ok), "res.loc.ok");
         assert_eq!(pre.consumer_name(consumers::MAPPER), "t01_mapper");
         assert_eq!(pre.bucket_name(Bucket::Leases), "t01_relay-leases");
-        assert_eq!(plain.bucket_config(Bucket::IngestLedger, 1).max_age, Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(
+            plain.bucket_config(Bucket::IngestLedger, 1).max_age,
+            Duration::from_secs(14 * 24 * 3600)
+        );
         for b in Bucket::ALL {
             // Bucket names allow only letters, digits, '-' and '_'.
-            assert!(pre.bucket_name(b).chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            assert!(
+                pre.bucket_name(b)
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            );
         }
     }
 

@@ -94,8 +94,12 @@ pub enum Step {
     UpdateContact,
     DeleteContact,
     FindContact,
-    AddTags { tags: Vec<String> },
-    RemoveTags { tags: Vec<String> },
+    AddTags {
+        tags: Vec<String>,
+    },
+    RemoveTags {
+        tags: Vec<String>,
+    },
     CreateTask {
         key: String,
         title: String,
@@ -115,22 +119,44 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         due_date: Option<String>,
     },
-    CompleteTask { key: String },
-    DeleteTask { key: String },
-    CreateNote { key: String, body: String },
-    UpdateNote { key: String, body: String },
-    DeleteNote { key: String },
-    AddToCampaign { campaign_id: String },
-    RemoveFromCampaign { campaign_id: String },
+    CompleteTask {
+        key: String,
+    },
+    DeleteTask {
+        key: String,
+    },
+    CreateNote {
+        key: String,
+        body: String,
+    },
+    UpdateNote {
+        key: String,
+        body: String,
+    },
+    DeleteNote {
+        key: String,
+    },
+    AddToCampaign {
+        campaign_id: String,
+    },
+    RemoveFromCampaign {
+        campaign_id: String,
+    },
     RemoveFromAllCampaigns,
     AddToWorkflow {
         workflow_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event_start_time: Option<String>,
     },
-    RemoveFromWorkflow { workflow_id: String },
-    AddFollowers { followers: Vec<String> },
-    RemoveFollowers { followers: Vec<String> },
+    RemoveFromWorkflow {
+        workflow_id: String,
+    },
+    AddFollowers {
+        followers: Vec<String>,
+    },
+    RemoveFollowers {
+        followers: Vec<String>,
+    },
 }
 
 impl Step {
@@ -176,10 +202,18 @@ mod tests {
             source_event_id: EventId::derive(&["e"]),
             contact: ContactSpec {
                 lookup: Lookup::EmailOrPhone,
-                fields: ContactFields { email: Some("a@b.c".into()), ..Default::default() },
+                fields: ContactFields {
+                    email: Some("a@b.c".into()),
+                    ..Default::default()
+                },
                 custom_fields: BTreeMap::new(),
             },
-            steps: vec![Step::UpsertContact, Step::AddTags { tags: vec!["donor".into()] }],
+            steps: vec![
+                Step::UpsertContact,
+                Step::AddTags {
+                    tags: vec!["donor".into()],
+                },
+            ],
         };
         let bytes = serde_json::to_vec(&plan).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();

@@ -14,7 +14,11 @@ pub enum DecodeError {
     #[error("{what} has no \"v\" field")]
     MissingVersion { what: &'static str },
     #[error("{what} version {found} is not supported (this build reads {supported:?})")]
-    UnsupportedVersion { what: &'static str, found: u64, supported: &'static [u64] },
+    UnsupportedVersion {
+        what: &'static str,
+        found: u64,
+        supported: &'static [u64],
+    },
 }
 
 #[derive(serde::Deserialize)]
@@ -32,10 +36,14 @@ pub(crate) fn decode<T: DeserializeOwned>(
         serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { what, source })?;
     match probe.v {
         None => Err(DecodeError::MissingVersion { what }),
-        Some(v) if !supported.contains(&v) => {
-            Err(DecodeError::UnsupportedVersion { what, found: v, supported })
+        Some(v) if !supported.contains(&v) => Err(DecodeError::UnsupportedVersion {
+            what,
+            found: v,
+            supported,
+        }),
+        Some(_) => {
+            serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { what, source })
         }
-        Some(_) => serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { what, source }),
     }
 }
 
@@ -52,6 +60,10 @@ impl serde::Serialize for V1 {
 impl<'de> serde::Deserialize<'de> for V1 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = u64::deserialize(d)?;
-        if v == 1 { Ok(V1) } else { Err(serde::de::Error::custom(format!("expected v=1, got {v}"))) }
+        if v == 1 {
+            Ok(V1)
+        } else {
+            Err(serde::de::Error::custom(format!("expected v=1, got {v}")))
+        }
     }
 }

@@ -8,7 +8,8 @@ use tracing::Instrument;
 
 use crate::error::{ErrorBody, GhlError, RateLimitInfo};
 use crate::types::{
-    ContactResponse, DuplicateContactResponse, Tags, TagsResponse, UpsertContact, UpsertContactResponse,
+    ContactResponse, DuplicateContactResponse, Tags, TagsResponse, UpsertContact,
+    UpsertContactResponse,
 };
 
 /// A successful answer with the rate-limit state that came with it.
@@ -36,7 +37,10 @@ impl GhlClient {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("relay/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| GhlError::Request { operation: "client", message: e.to_string() })?;
+            .map_err(|e| GhlError::Request {
+                operation: "client",
+                message: e.to_string(),
+            })?;
         Ok(Self { http, base })
     }
 
@@ -50,7 +54,15 @@ impl GhlClient {
         token: &SecretString,
         body: &UpsertContact,
     ) -> Result<Response<UpsertContactResponse>, GhlError> {
-        self.send("upsert_contact", Method::POST, &["contacts", "upsert"], &[], token, Some(body)).await
+        self.send(
+            "upsert_contact",
+            Method::POST,
+            &["contacts", "upsert"],
+            &[],
+            token,
+            Some(body),
+        )
+        .await
     }
 
     /// `GET /contacts/{contactId}`.
@@ -59,7 +71,15 @@ impl GhlClient {
         token: &SecretString,
         contact_id: &str,
     ) -> Result<Response<ContactResponse>, GhlError> {
-        self.send::<(), _>("get_contact", Method::GET, &["contacts", contact_id], &[], token, None).await
+        self.send::<(), _>(
+            "get_contact",
+            Method::GET,
+            &["contacts", contact_id],
+            &[],
+            token,
+            None,
+        )
+        .await
     }
 
     /// `GET /contacts/search/duplicate?locationId=&email=&number=`.
@@ -77,8 +97,15 @@ impl GhlClient {
         if let Some(p) = phone {
             query.push(("number", p));
         }
-        self.send::<(), _>("find_duplicate", Method::GET, &["contacts", "search", "duplicate"], &query, token, None)
-            .await
+        self.send::<(), _>(
+            "find_duplicate",
+            Method::GET,
+            &["contacts", "search", "duplicate"],
+            &query,
+            token,
+            None,
+        )
+        .await
     }
 
     /// `POST /contacts/{contactId}/tags` (adds; answers with every tag now on the contact).
@@ -88,8 +115,18 @@ impl GhlClient {
         contact_id: &str,
         tags: &[String],
     ) -> Result<Response<TagsResponse>, GhlError> {
-        let body = Tags { tags: tags.to_vec() };
-        self.send("add_tags", Method::POST, &["contacts", contact_id, "tags"], &[], token, Some(&body)).await
+        let body = Tags {
+            tags: tags.to_vec(),
+        };
+        self.send(
+            "add_tags",
+            Method::POST,
+            &["contacts", contact_id, "tags"],
+            &[],
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     /// `DELETE /contacts/{contactId}/tags` (with a JSON body).
@@ -99,20 +136,34 @@ impl GhlClient {
         contact_id: &str,
         tags: &[String],
     ) -> Result<Response<TagsResponse>, GhlError> {
-        let body = Tags { tags: tags.to_vec() };
-        self.send("remove_tags", Method::DELETE, &["contacts", contact_id, "tags"], &[], token, Some(&body)).await
+        let body = Tags {
+            tags: tags.to_vec(),
+        };
+        self.send(
+            "remove_tags",
+            Method::DELETE,
+            &["contacts", contact_id, "tags"],
+            &[],
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     fn url(&self, operation: &'static str, segments: &[&str]) -> Result<url::Url, GhlError> {
         let mut url = self.base.clone();
         {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|()| GhlError::Request { operation, message: "base URL cannot have a path".into() })?;
+            let mut path = url.path_segments_mut().map_err(|()| GhlError::Request {
+                operation,
+                message: "base URL cannot have a path".into(),
+            })?;
             path.pop_if_empty();
             for s in segments {
                 if s.is_empty() {
-                    return Err(GhlError::Request { operation, message: "empty path segment (missing id)".into() });
+                    return Err(GhlError::Request {
+                        operation,
+                        message: "empty path segment (missing id)".into(),
+                    });
                 }
                 path.push(s);
             }

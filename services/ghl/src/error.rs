@@ -19,7 +19,11 @@ pub struct RateLimitInfo {
 
 impl RateLimitInfo {
     pub(crate) fn from_headers(h: &http::HeaderMap) -> Self {
-        let num = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let num = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
         let n32 = |name: &str| num(name).and_then(|v| u32::try_from(v).ok());
         Self {
             max: n32("x-ratelimit-max"),
@@ -48,7 +52,11 @@ impl ErrorBody {
         match &self.message {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Array(items)) => Some(
-                items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join(", "),
+                items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             Some(other) => Some(other.to_string()),
             None => self.error.clone(),
@@ -69,14 +77,27 @@ pub enum GhlError {
         rate_limit: RateLimitInfo,
     },
     /// The response could not be decoded as the spec says it should be.
-    #[error("GHL {operation} answered {status} with a body that does not match the spec: {message}")]
-    Decode { operation: &'static str, status: u16, message: String },
+    #[error(
+        "GHL {operation} answered {status} with a body that does not match the spec: {message}"
+    )]
+    Decode {
+        operation: &'static str,
+        status: u16,
+        message: String,
+    },
     /// The request did not get an answer (connect error, timeout, reset).
     #[error("GHL {operation} request failed: {message}")]
-    Transport { operation: &'static str, message: String, timeout: bool },
+    Transport {
+        operation: &'static str,
+        message: String,
+        timeout: bool,
+    },
     /// The request could not be built (bad base URL or id).
     #[error("cannot build GHL {operation} request: {message}")]
-    Request { operation: &'static str, message: String },
+    Request {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 impl GhlError {
@@ -105,7 +126,11 @@ impl GhlError {
     /// For a 429: how long until the window has room again, from the interval header.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            GhlError::Api { status: 429, rate_limit, .. } => rate_limit.interval,
+            GhlError::Api {
+                status: 429,
+                rate_limit,
+                ..
+            } => rate_limit.interval,
             _ => None,
         }
     }

@@ -129,6 +129,9 @@ mod tests {
             ..Default::default()
         };
         let json = serde_json::to_value(&body).unwrap();
-        assert_eq!(json, serde_json::json!({"locationId": "loc", "email": "a@b.c"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"locationId": "loc", "email": "a@b.c"})
+        );
     }
 }

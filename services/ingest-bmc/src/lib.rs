@@ -6,7 +6,9 @@ use hmac::{Hmac, Mac};
 use relay_contracts::event::{Customer, Item, Money, Order, Subscription};
 use relay_contracts::{EventKind, Source};
 use relay_ingest::money::json_to_minor;
-use relay_ingest::{Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified, Verified, VerifyError};
+use relay_ingest::{
+    Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified, Verified, VerifyError,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,14 +33,18 @@ impl Default for BmcConfig {
 }
 
 impl relay_common::config::ServiceConfig for BmcConfig {
-    fn validate(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<relay_common::config::ConfigIssue> {
+    fn validate(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<relay_common::config::ConfigIssue> {
         self.0.validate(env)
     }
 }
 
 /// Hex HMAC-SHA256 of `body` with `secret` (what BMC puts in `x-signature-sha256`).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -46,8 +52,14 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 impl Storefront for Bmc {
     const SOURCE: Source = Source::Bmc;
 
-    fn verify(&self, d: Delivery<Unverified>, secrets: &[SecretString]) -> Result<Delivery<Verified>, VerifyError> {
-        let presented = d.header(SIGNATURE_HEADER).ok_or(VerifyError::MissingSignature(SIGNATURE_HEADER))?;
+    fn verify(
+        &self,
+        d: Delivery<Unverified>,
+        secrets: &[SecretString],
+    ) -> Result<Delivery<Verified>, VerifyError> {
+        let presented = d
+            .header(SIGNATURE_HEADER)
+            .ok_or(VerifyError::MissingSignature(SIGNATURE_HEADER))?;
         let presented = hex::decode(presented.trim().to_ascii_lowercase())
             .map_err(|_| VerifyError::MalformedSignature(SIGNATURE_HEADER))?;
         if presented.len() != 32 {
@@ -66,7 +78,8 @@ impl Storefront for Bmc {
     }
 
     fn normalize(&self, d: &Delivery<Verified>) -> Result<Normalized, ParseError> {
-        let env: Envelope = serde_json::from_slice(&d.body).map_err(|e| ParseError::Json(e.to_string()))?;
+        let env: Envelope =
+            serde_json::from_slice(&d.body).map_err(|e| ParseError::Json(e.to_string()))?;
         normalize_envelope(env)
     }
 }
@@ -90,12 +103,14 @@ fn default_live() -> bool {
 
 fn kind_of(event: &str) -> EventKind {
     match event {
-        "donation.created" | "extra_purchase.created" | "commission_order.created" | "wishlist_payment.created" => {
-            EventKind::OrderPaid
-        }
-        "donation.refunded" | "extra_purchase.refunded" | "commission_order.refunded" | "wishlist_payment.refunded" => {
-            EventKind::OrderRefunded
-        }
+        "donation.created"
+        | "extra_purchase.created"
+        | "commission_order.created"
+        | "wishlist_payment.created" => EventKind::OrderPaid,
+        "donation.refunded"
+        | "extra_purchase.refunded"
+        | "commission_order.refunded"
+        | "wishlist_payment.refunded" => EventKind::OrderRefunded,
         "membership.started" | "recurring_donation.started" => EventKind::SubscriptionStarted,
         "membership.updated" | "recurring_donation.updated" => EventKind::SubscriptionRenewed,
         "membership.cancelled" | "recurring_donation.cancelled" => EventKind::SubscriptionCancelled,
@@ -140,15 +155,24 @@ fn normalize_envelope(env: Envelope) -> Result<Normalized, ParseError> {
         last_name,
         ..Default::default()
     };
-    let currency = str_field(&data, "currency").unwrap_or_else(|| "USD".to_owned()).to_ascii_uppercase();
+    let currency = str_field(&data, "currency")
+        .unwrap_or_else(|| "USD".to_owned())
+        .to_ascii_uppercase();
     let money = |v: Option<&Value>| {
-        v.and_then(|v| json_to_minor(v, &currency)).map(|minor| Money { minor, currency: currency.clone() })
+        v.and_then(|v| json_to_minor(v, &currency))
+            .map(|minor| Money {
+                minor,
+                currency: currency.clone(),
+            })
     };
     let family = env.kind.split('.').next().unwrap_or_default();
     let is_subscription = matches!(family, "membership" | "recurring_donation");
 
     let order = (!is_subscription && kind != EventKind::Unknown).then(|| {
-        let total = money(data.get("total_amount_charged").or_else(|| data.get("amount")));
+        let total = money(
+            data.get("total_amount_charged")
+                .or_else(|| data.get("amount")),
+        );
         let items = match data.get("extras") {
             Some(Value::Array(extras)) => extras
                 .iter()
@@ -156,7 +180,11 @@ fn normalize_envelope(env: Envelope) -> Result<Normalized, ParseError> {
                 .map(|x| Item {
                     product_id: str_field(x, "id"),
                     product_name: str_field(x, "title"),
-                    quantity: x.get("quantity").and_then(Value::as_u64).and_then(|q| u32::try_from(q).ok()).unwrap_or(1),
+                    quantity: x
+                        .get("quantity")
+                        .and_then(Value::as_u64)
+                        .and_then(|q| u32::try_from(q).ok())
+                        .unwrap_or(1),
                     amount: money(x.get("amount")),
                 })
                 .collect(),
@@ -165,21 +193,28 @@ fn normalize_envelope(env: Envelope) -> Result<Normalized, ParseError> {
                 product_name: Some(product_name(family, &data)),
                 quantity: data
                     .get("coffee_count")
-                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                    .and_then(|v| {
+                        v.as_u64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    })
                     .and_then(|q| u32::try_from(q).ok())
                     .unwrap_or(1),
                 amount: money(data.get("amount")),
             }],
         };
         Order {
-            id: str_field(&data, "transaction_id").or_else(|| str_field(&data, "id")).unwrap_or_else(|| event_id.clone()),
+            id: str_field(&data, "transaction_id")
+                .or_else(|| str_field(&data, "id"))
+                .unwrap_or_else(|| event_id.clone()),
             items,
             total,
             coupon: None,
         }
     });
     let subscription = is_subscription.then(|| Subscription {
-        id: str_field(&data, "psp_id").or_else(|| str_field(&data, "id")).unwrap_or_else(|| event_id.clone()),
+        id: str_field(&data, "psp_id")
+            .or_else(|| str_field(&data, "id"))
+            .unwrap_or_else(|| event_id.clone()),
         status: str_field(&data, "status"),
         interval: str_field(&data, "duration_type"),
         next_charge_at: unix(&data, "current_period_end"),
@@ -187,7 +222,14 @@ fn normalize_envelope(env: Envelope) -> Result<Normalized, ParseError> {
     let message = str_field(&data, "support_note").filter(|_| !truthy(data.get("note_hidden")));
 
     let mut attributes = Map::new();
-    for key in ["support_type", "membership_level_id", "membership_level_name", "coffee_price", "status", "supporter_feedback"] {
+    for key in [
+        "support_type",
+        "membership_level_id",
+        "membership_level_name",
+        "coffee_price",
+        "status",
+        "supporter_feedback",
+    ] {
         if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
             attributes.insert(key.to_owned(), v.clone());
         }
@@ -201,7 +243,9 @@ fn normalize_envelope(env: Envelope) -> Result<Normalized, ParseError> {
         kind,
         source_event: env.kind.clone(),
         idempotency_key: event_id,
-        occurred_at: env.created.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        occurred_at: env
+            .created
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
         test: !env.live_mode,
         customer,
         order,
@@ -239,7 +283,9 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {
-    let Some(name) = name else { return (None, None) };
+    let Some(name) = name else {
+        return (None, None);
+    };
     let mut parts = name.split_whitespace();
     let first = parts.next().map(str::to_owned);
     let rest: Vec<&str> = parts.collect();
@@ -256,7 +302,12 @@ mod tests {
         if let Some(s) = sig {
             h.insert(SIGNATURE_HEADER, s.parse().unwrap());
         }
-        Delivery::new(Token::parse("demo").unwrap(), h, None, body.to_owned().into())
+        Delivery::new(
+            Token::parse("demo").unwrap(),
+            h,
+            None,
+            body.to_owned().into(),
+        )
     }
 
     fn secret(s: &str) -> SecretString {
@@ -268,18 +319,45 @@ mod tests {
     #[test]
     fn verifies_hmac_over_raw_bytes_with_rotation() {
         let sig = sign("new", DONATION.as_bytes());
-        assert!(Bmc.verify(delivery(DONATION, Some(&sig)), &[secret("new")]).is_ok());
+        assert!(
+            Bmc.verify(delivery(DONATION, Some(&sig)), &[secret("new")])
+                .is_ok()
+        );
         // Upper-case hex is accepted.
-        assert!(Bmc.verify(delivery(DONATION, Some(&sig.to_uppercase())), &[secret("new")]).is_ok());
+        assert!(
+            Bmc.verify(
+                delivery(DONATION, Some(&sig.to_uppercase())),
+                &[secret("new")]
+            )
+            .is_ok()
+        );
         // During a rotation the old secret still verifies.
         let old = sign("old", DONATION.as_bytes());
-        assert!(Bmc.verify(delivery(DONATION, Some(&old)), &[secret("new"), secret("old")]).is_ok());
-        assert!(matches!(Bmc.verify(delivery(DONATION, Some(&old)), &[secret("new")]), Err(VerifyError::Mismatch)));
+        assert!(
+            Bmc.verify(
+                delivery(DONATION, Some(&old)),
+                &[secret("new"), secret("old")]
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            Bmc.verify(delivery(DONATION, Some(&old)), &[secret("new")]),
+            Err(VerifyError::Mismatch)
+        ));
         // One changed byte breaks it.
         let tampered = DONATION.replace("Keep", "Kept");
-        assert!(Bmc.verify(delivery(&tampered, Some(&sig)), &[secret("new")]).is_err());
-        assert!(matches!(Bmc.verify(delivery(DONATION, None), &[secret("new")]), Err(VerifyError::MissingSignature(_))));
-        assert!(matches!(Bmc.verify(delivery(DONATION, Some("zz")), &[secret("new")]), Err(VerifyError::MalformedSignature(_))));
+        assert!(
+            Bmc.verify(delivery(&tampered, Some(&sig)), &[secret("new")])
+                .is_err()
+        );
+        assert!(matches!(
+            Bmc.verify(delivery(DONATION, None), &[secret("new")]),
+            Err(VerifyError::MissingSignature(_))
+        ));
+        assert!(matches!(
+            Bmc.verify(delivery(DONATION, Some("zz")), &[secret("new")]),
+            Err(VerifyError::MalformedSignature(_))
+        ));
     }
 
     #[test]
@@ -294,7 +372,12 @@ mod tests {
 
     #[test]
     fn normalizes_a_donation() {
-        let d = Bmc.verify(delivery(DONATION, Some(&sign("s", DONATION.as_bytes()))), &[secret("s")]).unwrap();
+        let d = Bmc
+            .verify(
+                delivery(DONATION, Some(&sign("s", DONATION.as_bytes()))),
+                &[secret("s")],
+            )
+            .unwrap();
         let n = Bmc.normalize(&d).unwrap();
         assert_eq!(n.kind, EventKind::OrderPaid);
         assert_eq!(n.idempotency_key, "991");
@@ -304,8 +387,20 @@ mod tests {
         assert_eq!(n.customer.last_name.as_deref(), Some("Lovelace"));
         let order = n.order.unwrap();
         assert_eq!(order.id, "pi_123");
-        assert_eq!(order.total, Some(Money { minor: 529, currency: "USD".into() }));
-        assert_eq!(order.items[0].amount, Some(Money { minor: 500, currency: "USD".into() }));
+        assert_eq!(
+            order.total,
+            Some(Money {
+                minor: 529,
+                currency: "USD".into()
+            })
+        );
+        assert_eq!(
+            order.items[0].amount,
+            Some(Money {
+                minor: 500,
+                currency: "USD".into()
+            })
+        );
         assert_eq!(n.message.as_deref(), Some("Keep it up!"));
     }
 
@@ -320,7 +415,12 @@ mod tests {
         assert_eq!(n.message, None, "hidden notes stay hidden");
 
         let unknown = r#"{"type":"shop.new_thing","event_id":1,"data":{}}"#;
-        assert_eq!(normalize_envelope(serde_json::from_str(unknown).unwrap()).unwrap().kind, EventKind::Unknown);
+        assert_eq!(
+            normalize_envelope(serde_json::from_str(unknown).unwrap())
+                .unwrap()
+                .kind,
+            EventKind::Unknown
+        );
 
         let no_id = r#"{"type":"donation.created","event_id":null,"data":{}}"#;
         assert!(normalize_envelope(serde_json::from_str(no_id).unwrap()).is_err());

@@ -15,7 +15,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let BmcConfig(cfg) = load_or_exit("relay-ingest-bmc", &args.config);
-    let telemetry = relay_common::telemetry::init(&cfg.telemetry, "relay-ingest-bmc", process_env("RUST_LOG"))?;
+    let telemetry =
+        relay_common::telemetry::init(&cfg.telemetry, "relay-ingest-bmc", process_env("RUST_LOG"))?;
     let server = IngestServer::from_config(cfg, Bmc, telemetry.log_control.clone()).await?;
     tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "ingest-bmc starting");
     server.run(relay_common::shutdown::on_signal()).await?;

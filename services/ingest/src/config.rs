@@ -3,7 +3,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use relay_common::SecretRef;
-use relay_common::config::{AdminConfig, ConfigIssue, NatsConfig, ServiceConfig, TelemetryConfig, secret_issue};
+use relay_common::config::{
+    AdminConfig, ConfigIssue, NatsConfig, ServiceConfig, TelemetryConfig, secret_issue,
+};
 use relay_contracts::Token;
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +56,11 @@ impl IngestConfig {
         }
     }
 
-    pub fn validate_into(&self, env: &dyn Fn(&str) -> Option<String>, issues: &mut Vec<ConfigIssue>) {
+    pub fn validate_into(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        issues: &mut Vec<ConfigIssue>,
+    ) {
         self.nats.validate(issues);
         self.telemetry.validate(issues);
         self.admin.validate(env, issues);
@@ -62,12 +68,25 @@ impl IngestConfig {
             issues.push(ConfigIssue::new("max_body_bytes", "must be greater than 0"));
         }
         if self.max_concurrency == 0 {
-            issues.push(ConfigIssue::new("max_concurrency", "must be greater than 0"));
+            issues.push(ConfigIssue::new(
+                "max_concurrency",
+                "must be greater than 0",
+            ));
         }
         for (name, c) in &self.connections {
-            secret_issue(&format!("connections.{name}.secret"), &c.secret, env, issues);
+            secret_issue(
+                &format!("connections.{name}.secret"),
+                &c.secret,
+                env,
+                issues,
+            );
             if let Some(prev) = &c.previous_secret {
-                secret_issue(&format!("connections.{name}.previous_secret"), prev, env, issues);
+                secret_issue(
+                    &format!("connections.{name}.previous_secret"),
+                    prev,
+                    env,
+                    issues,
+                );
             }
         }
     }

@@ -26,8 +26,20 @@ pub struct Delivery<S> {
 }
 
 impl Delivery<Unverified> {
-    pub fn new(connection: Token, headers: http::HeaderMap, query: Option<String>, body: Bytes) -> Self {
-        Self { connection, headers, query, body, received_at: OffsetDateTime::now_utc(), state: PhantomData }
+    pub fn new(
+        connection: Token,
+        headers: http::HeaderMap,
+        query: Option<String>,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            connection,
+            headers,
+            query,
+            body,
+            received_at: OffsetDateTime::now_utc(),
+            state: PhantomData,
+        }
     }
 
     /// Marks the delivery verified. Call only from a `Storefront::verify` that checked it.

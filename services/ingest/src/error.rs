@@ -41,7 +41,9 @@ pub enum IngestError {
 impl IngestError {
     pub fn outcome(&self) -> &'static str {
         match self {
-            IngestError::UnknownConnection(_) | IngestError::BadConnectionName(_) => "unknown_connection",
+            IngestError::UnknownConnection(_) | IngestError::BadConnectionName(_) => {
+                "unknown_connection"
+            }
             IngestError::Unauthorized(_) => "unauthorized",
             IngestError::Malformed(_) => "malformed",
             IngestError::Unavailable(_) => "unavailable",
@@ -56,13 +58,22 @@ impl IntoResponse for IngestError {
                 (StatusCode::NOT_FOUND, self.to_string())
             }
             // Never say which part of the signature check failed.
-            IngestError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid signature".to_owned()),
+            IngestError::Unauthorized(_) => {
+                (StatusCode::UNAUTHORIZED, "invalid signature".to_owned())
+            }
             IngestError::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string()),
-            IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, retry later".to_owned()),
+            IngestError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unavailable, retry later".to_owned(),
+            ),
         };
-        let mut resp = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        let mut resp =
+            (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            );
         }
         resp
     }

@@ -2,7 +2,8 @@
 
 /// ISO 4217 currencies without minor units.
 const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF",
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+    "VUV", "XAF", "XOF", "XPF",
 ];
 /// ISO 4217 currencies with three decimals.
 const THREE_DECIMAL: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
@@ -41,8 +42,14 @@ pub fn to_minor(amount: &str, currency: &str) -> Option<i64> {
     }
     let round_up = frac.chars().nth(exp).is_some_and(|c| c >= '5');
     let int_part: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let frac_part: i64 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-    let mut minor = int_part.checked_mul(10_i64.checked_pow(exp as u32)?)?.checked_add(frac_part)?;
+    let frac_part: i64 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    let mut minor = int_part
+        .checked_mul(10_i64.checked_pow(exp as u32)?)?
+        .checked_add(frac_part)?;
     if round_up {
         minor = minor.checked_add(1)?;
     }

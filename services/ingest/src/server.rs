@@ -25,13 +25,18 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
+use crate::Storefront;
 use crate::config::IngestConfig;
 use crate::delivery::{Delivery, Normalized, Verified};
 use crate::error::IngestError;
-use crate::Storefront;
 
 /// Request headers worth keeping with the RAW copy (never `authorization` or cookies).
-const KEPT_HEADERS: &[&str] = &["content-type", "user-agent", "x-signature-sha256", "x-forwarded-for"];
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "user-agent",
+    "x-signature-sha256",
+    "x-forwarded-for",
+];
 
 struct AppState<S> {
     storefront: S,
@@ -51,7 +56,11 @@ pub struct IngestServer<S: Storefront> {
 impl<S: Storefront> IngestServer<S> {
     /// Resolves secrets, connects to NATS (in the background if it is not up yet) and binds both
     /// listeners.
-    pub async fn from_config(cfg: IngestConfig, storefront: S, log: LogControl) -> anyhow::Result<Self> {
+    pub async fn from_config(
+        cfg: IngestConfig,
+        storefront: S,
+        log: LogControl,
+    ) -> anyhow::Result<Self> {
         let mut secrets = BTreeMap::new();
         for (name, c) in &cfg.connections {
             let mut list = vec![c.secret.resolve(&process_env)?];
@@ -62,21 +71,40 @@ impl<S: Storefront> IngestServer<S> {
         }
         let service = service_name(S::SOURCE);
         let nats = Nats::connect(&cfg.nats, service).await?;
-        let admin_state = AdminState::new(service, nats.clone(), cfg.admin.token.resolve(&process_env)?, log);
+        let admin_state = AdminState::new(
+            service,
+            nats.clone(),
+            cfg.admin.token.resolve(&process_env)?,
+            log,
+        );
         let listener = TcpListener::bind(cfg.listen).await?;
         admin_state.set_detail("listen", listener.local_addr()?.to_string());
-        admin_state.set_detail("connections", secrets.keys().map(Token::as_str).collect::<Vec<_>>().join(","));
+        admin_state.set_detail(
+            "connections",
+            secrets
+                .keys()
+                .map(Token::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         let admin = AdminEndpoint::bind(cfg.admin.listen, admin_state.clone()).await?;
         Ok(Self {
             listener,
             admin,
-            state: Arc::new(AppState { storefront, nats, admin: admin_state, secrets }),
+            state: Arc::new(AppState {
+                storefront,
+                nats,
+                admin: admin_state,
+                secrets,
+            }),
             cfg,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
@@ -95,7 +123,12 @@ impl<S: Storefront> IngestServer<S> {
             let nats_cfg = self.cfg.nats.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                if state.nats.provision_until_ready(&nats_cfg, &shutdown).await.is_ok() {
+                if state
+                    .nats
+                    .provision_until_ready(&nats_cfg, &shutdown)
+                    .await
+                    .is_ok()
+                {
                     state.admin.readiness.mark_started();
                     tracing::info!(source = %S::SOURCE, "ingest ready");
                 }
@@ -115,7 +148,12 @@ impl<S: Storefront> IngestServer<S> {
         provision.abort();
         state.nats.flush().await;
         admin_stop.cancel();
-        let _ = relay_common::shutdown::with_deadline("admin", self.cfg.admin.drain_timeout, admin_task).await;
+        let _ = relay_common::shutdown::with_deadline(
+            "admin",
+            self.cfg.admin.drain_timeout,
+            admin_task,
+        )
+        .await;
         served?;
         Ok(())
     }
@@ -137,12 +175,18 @@ fn router<S: Storefront>(state: Arc<AppState<S>>, cfg: &IngestConfig) -> Router 
     // `max_concurrency` requests are in flight new ones are shed at once with 503 instead of
     // queueing (the storefront retries), so accepted requests keep a bounded latency.
     let overload = ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(|err: tower::BoxError| async move {
-            let status = StatusCode::SERVICE_UNAVAILABLE;
-            tracing::warn!(error.message = %err, "request shed or timed out");
-            metrics::counter!("relay_ingest_shed_total").increment(1);
-            (status, [(http::header::RETRY_AFTER, "5")], axum::Json(serde_json::json!({"error": "overloaded, retry later"})))
-        }))
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |err: tower::BoxError| async move {
+                let status = StatusCode::SERVICE_UNAVAILABLE;
+                tracing::warn!(error.message = %err, "request shed or timed out");
+                metrics::counter!("relay_ingest_shed_total").increment(1);
+                (
+                    status,
+                    [(http::header::RETRY_AFTER, "5")],
+                    axum::Json(serde_json::json!({"error": "overloaded, retry later"})),
+                )
+            },
+        ))
         .timeout(cfg.request_timeout)
         .load_shed()
         .concurrency_limit(cfg.max_concurrency);
@@ -184,10 +228,16 @@ async fn receive<S: Storefront>(
     );
     relay_common::propagation::set_parent_from_http(&span, &headers);
     let started = Instant::now();
-    let result = handle(&state, connection, query, headers, body).instrument(span.clone()).await;
+    let result = handle(&state, connection, query, headers, body)
+        .instrument(span.clone())
+        .await;
     let (response, outcome) = match result {
         Ok(accepted) => {
-            let outcome = if accepted.duplicate { "duplicate" } else { "accepted" };
+            let outcome = if accepted.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            };
             let body = serde_json::json!({
                 "status": "accepted",
                 "event_id": accepted.event_id,
@@ -198,7 +248,9 @@ async fn receive<S: Storefront>(
         Err(e) => {
             let _g = span.enter();
             match &e {
-                IngestError::Unavailable(_) => tracing::warn!(error.message = %e, "delivery refused"),
+                IngestError::Unavailable(_) => {
+                    tracing::warn!(error.message = %e, "delivery refused")
+                }
                 _ => tracing::info!(error.message = %e, "delivery refused"),
             }
             let outcome = e.outcome();
@@ -207,7 +259,8 @@ async fn receive<S: Storefront>(
     };
     span.record("http.response.status_code", response.status().as_u16());
     metrics::counter!("relay_ingest_deliveries_total", "source" => source.as_str(), "outcome" => outcome).increment(1);
-    metrics::histogram!("relay_ingest_request_seconds", "source" => source.as_str()).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("relay_ingest_request_seconds", "source" => source.as_str())
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -223,9 +276,12 @@ async fn handle<S: Storefront>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Accepted, IngestError> {
-    let connection = Token::parse(&connection).map_err(|e| IngestError::BadConnectionName(e.to_string()))?;
-    let secrets =
-        state.secrets.get(&connection).ok_or_else(|| IngestError::UnknownConnection(connection.to_string()))?;
+    let connection =
+        Token::parse(&connection).map_err(|e| IngestError::BadConnectionName(e.to_string()))?;
+    let secrets = state
+        .secrets
+        .get(&connection)
+        .ok_or_else(|| IngestError::UnknownConnection(connection.to_string()))?;
     let delivery = Delivery::new(connection, headers, query, body);
     let verified = state.storefront.verify(delivery, secrets)?;
     if !state.admin.is_ready() {
@@ -243,7 +299,11 @@ async fn handle<S: Storefront>(
 
 /// Keeps a malformed (but authentic) delivery in the DLQ with the reason, for inspection and
 /// redrive after a fix. Best effort: the storefront already gets a 400.
-async fn dead_letter_malformed<S: Storefront>(state: &AppState<S>, d: &Delivery<Verified>, reason: &str) {
+async fn dead_letter_malformed<S: Storefront>(
+    state: &AppState<S>,
+    d: &Delivery<Verified>,
+    reason: &str,
+) {
     let mut h = raw_headers(d);
     h.insert(headers::DLQ_REASON, reason);
     h.insert(headers::DLQ_STAGE, "ingest");
@@ -257,12 +317,18 @@ fn raw_headers(d: &Delivery<Verified>) -> async_nats::HeaderMap {
     let mut h = async_nats::HeaderMap::new();
     let kept: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
         .iter()
-        .filter_map(|name| d.header(name).map(|v| ((*name).to_owned(), serde_json::Value::from(v))))
+        .filter_map(|name| {
+            d.header(name)
+                .map(|v| ((*name).to_owned(), serde_json::Value::from(v)))
+        })
         .collect();
     if let Some(ct) = d.header("content-type") {
         h.insert(headers::CONTENT_TYPE, ct);
     }
-    h.insert(headers::RAW_HEADERS, serde_json::Value::Object(kept).to_string().as_str());
+    h.insert(
+        headers::RAW_HEADERS,
+        serde_json::Value::Object(kept).to_string().as_str(),
+    );
     h
 }
 
@@ -286,7 +352,12 @@ async fn publish<S: Storefront>(
             raw_headers(d),
             d.body.clone(),
         )
-        .instrument(tracing::info_span!("nats.publish", otel.name = "publish raw", otel.kind = "producer", messaging.system = "nats"))
+        .instrument(tracing::info_span!(
+            "nats.publish",
+            otel.name = "publish raw",
+            otel.kind = "producer",
+            messaging.system = "nats"
+        ))
         .await
         .map_err(unavailable)?;
 
@@ -306,16 +377,33 @@ async fn publish<S: Storefront>(
         subscription: n.subscription,
         message: n.message,
         attributes: n.attributes,
-        raw: Some(RawRef { stream: raw_ack.stream.clone(), seq: raw_ack.sequence }),
+        raw: Some(RawRef {
+            stream: raw_ack.stream.clone(),
+            seq: raw_ack.sequence,
+        }),
     };
-    let payload = serde_json::to_vec(&event).map_err(|e| IngestError::Unavailable(e.to_string()))?;
+    let payload =
+        serde_json::to_vec(&event).map_err(|e| IngestError::Unavailable(e.to_string()))?;
     let mut h = async_nats::HeaderMap::new();
     h.insert(headers::CONTENT_TYPE, "application/json");
     let ack = state
         .nats
-        .publish(state.nats.ns.event(source, &d.connection, event.kind), Some(event_id.as_str()), h, payload.into())
-        .instrument(tracing::info_span!("nats.publish", otel.name = "publish event", otel.kind = "producer", messaging.system = "nats"))
+        .publish(
+            state.nats.ns.event(source, &d.connection, event.kind),
+            Some(event_id.as_str()),
+            h,
+            payload.into(),
+        )
+        .instrument(tracing::info_span!(
+            "nats.publish",
+            otel.name = "publish event",
+            otel.kind = "producer",
+            messaging.system = "nats"
+        ))
         .await
         .map_err(unavailable)?;
-    Ok(Accepted { event_id, duplicate: ack.duplicate })
+    Ok(Accepted {
+        event_id,
+        duplicate: ack.duplicate,
+    })
 }

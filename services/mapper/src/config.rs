@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 
-use relay_common::config::{AdminConfig, ConfigIssue, ConsumerConfig, NatsConfig, ServiceConfig, TelemetryConfig};
+use relay_common::config::{
+    AdminConfig, ConfigIssue, ConsumerConfig, NatsConfig, ServiceConfig, TelemetryConfig,
+};
 use relay_contracts::{Source, Token};
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +64,11 @@ pub(crate) struct Routes(HashMap<(Source, Token), ConnectionRoute>);
 
 impl Routes {
     pub(crate) fn new(list: &[ConnectionRoute]) -> Self {
-        Self(list.iter().map(|c| ((c.source, c.name.clone()), c.clone())).collect())
+        Self(
+            list.iter()
+                .map(|c| ((c.source, c.name.clone()), c.clone()))
+                .collect(),
+        )
     }
 
     pub(crate) fn get(&self, source: Source, name: &Token) -> Option<&ConnectionRoute> {

@@ -29,7 +29,10 @@ pub struct MapperHandler {
 
 impl MapperHandler {
     pub fn new(nats: Nats, cfg: &MapperConfig) -> Self {
-        Self { nats, routes: config::Routes::new(&cfg.connections) }
+        Self {
+            nats,
+            routes: config::Routes::new(&cfg.connections),
+        }
     }
 }
 
@@ -75,7 +78,9 @@ pub struct MapperServer {
 impl MapperServer {
     pub async fn from_config(cfg: MapperConfig, log: LogControl) -> anyhow::Result<Self> {
         let worker = Worker::connect("mapper", &cfg.nats, &cfg.admin, log).await?;
-        worker.admin_state().set_detail("connections", cfg.connections.len().to_string());
+        worker
+            .admin_state()
+            .set_detail("connections", cfg.connections.len().to_string());
         Ok(Self { worker, cfg })
     }
 

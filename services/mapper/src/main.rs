@@ -14,7 +14,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg: MapperConfig = load_or_exit("relay-mapper", &args.config);
-    let telemetry = relay_common::telemetry::init(&cfg.telemetry, "relay-mapper", process_env("RUST_LOG"))?;
+    let telemetry =
+        relay_common::telemetry::init(&cfg.telemetry, "relay-mapper", process_env("RUST_LOG"))?;
     let server = MapperServer::from_config(cfg, telemetry.log_control.clone()).await?;
     tracing::info!(admin = %server.admin_addr(), "mapper starting");
     server.run(relay_common::shutdown::on_signal()).await?;

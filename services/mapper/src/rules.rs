@@ -16,14 +16,20 @@ pub enum RuleError {
 }
 
 /// The plans for `event` under the built-in rule (empty when nothing should happen).
-pub fn default_plan(event: &StorefrontEvent, route: &ConnectionRoute) -> Result<Vec<ContactPlan>, RuleError> {
+pub fn default_plan(
+    event: &StorefrontEvent,
+    route: &ConnectionRoute,
+) -> Result<Vec<ContactPlan>, RuleError> {
     let tags: Vec<String> = match (event.source, event.kind) {
         (Source::Bmc, EventKind::OrderPaid) => vec!["donor".to_owned()],
         _ => return Ok(Vec::new()),
     };
     let c = &event.customer;
     if c.email.is_none() && c.phone.is_none() {
-        return Err(RuleError::NoIdentity { event_id: event.id.to_string(), kind: event.kind });
+        return Err(RuleError::NoIdentity {
+            event_id: event.id.to_string(),
+            kind: event.kind,
+        });
     }
     let plan = ContactPlan {
         v: V1,
@@ -69,7 +75,10 @@ mod tests {
             idempotency_key: "1".into(),
             test: false,
             source_event: "donation.created".into(),
-            customer: Customer { email: email.map(str::to_owned), ..Default::default() },
+            customer: Customer {
+                email: email.map(str::to_owned),
+                ..Default::default()
+            },
             order: None,
             subscription: None,
             message: None,
@@ -91,14 +100,33 @@ mod tests {
         let e = event(EventKind::OrderPaid, Some("a@b.c"));
         let plans = default_plan(&e, &route()).unwrap();
         assert_eq!(plans.len(), 1);
-        assert_eq!(plans[0].steps, vec![Step::UpsertContact, Step::AddTags { tags: vec!["donor".into()] }]);
+        assert_eq!(
+            plans[0].steps,
+            vec![
+                Step::UpsertContact,
+                Step::AddTags {
+                    tags: vec!["donor".into()]
+                }
+            ]
+        );
         assert_eq!(plans[0].location_id.as_str(), "demo-location");
-        assert_eq!(plans[0].id, default_plan(&e, &route()).unwrap()[0].id, "replays give the same plan id");
+        assert_eq!(
+            plans[0].id,
+            default_plan(&e, &route()).unwrap()[0].id,
+            "replays give the same plan id"
+        );
     }
 
     #[test]
     fn other_kinds_plan_nothing_and_missing_identity_is_an_error() {
-        assert!(default_plan(&event(EventKind::SubscriptionCancelled, Some("a@b.c")), &route()).unwrap().is_empty());
+        assert!(
+            default_plan(
+                &event(EventKind::SubscriptionCancelled, Some("a@b.c")),
+                &route()
+            )
+            .unwrap()
+            .is_empty()
+        );
         assert!(default_plan(&event(EventKind::OrderPaid, None), &route()).is_err());
     }
 }

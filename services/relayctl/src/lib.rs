@@ -6,7 +6,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use relay_contracts::admin::admin_client::AdminClient;
-use relay_contracts::admin::{GetStatusRequest, GetStatusResponse, NatsState, PauseRequest, ResumeRequest};
+use relay_contracts::admin::{
+    GetStatusRequest, GetStatusResponse, NatsState, PauseRequest, ResumeRequest,
+};
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
@@ -18,10 +20,21 @@ pub const LOCAL_SERVICES: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Parser)]
-#[command(name = "relayctl", version, about = "Operate a Relay deployment through its admin APIs")]
+#[command(
+    name = "relayctl",
+    version,
+    about = "Operate a Relay deployment through its admin APIs"
+)]
 pub struct Cli {
     /// Admin endpoints as NAME=URL (repeatable); defaults to the local stack's services.
-    #[arg(long = "service", short = 's', value_name = "NAME=URL", global = true, env = "RELAY_SERVICES", value_delimiter = ',')]
+    #[arg(
+        long = "service",
+        short = 's',
+        value_name = "NAME=URL",
+        global = true,
+        env = "RELAY_SERVICES",
+        value_delimiter = ','
+    )]
     pub services: Vec<String>,
     /// Admin bearer token.
     #[arg(long, env = "RELAY_ADMIN_TOKEN", hide_env_values = true, global = true)]
@@ -67,18 +80,32 @@ struct Target {
 
 fn targets(cli: &Cli) -> anyhow::Result<Vec<Target>> {
     if cli.services.is_empty() {
-        return Ok(LOCAL_SERVICES.iter().map(|(n, u)| Target { name: (*n).into(), url: (*u).into() }).collect());
+        return Ok(LOCAL_SERVICES
+            .iter()
+            .map(|(n, u)| Target {
+                name: (*n).into(),
+                url: (*u).into(),
+            })
+            .collect());
     }
     cli.services
         .iter()
         .map(|s| {
-            let (name, url) = s.split_once('=').with_context(|| format!("--service {s:?}: expected NAME=URL"))?;
-            Ok(Target { name: name.to_owned(), url: url.to_owned() })
+            let (name, url) = s
+                .split_once('=')
+                .with_context(|| format!("--service {s:?}: expected NAME=URL"))?;
+            Ok(Target {
+                name: name.to_owned(),
+                url: url.to_owned(),
+            })
         })
         .collect()
 }
 
-async fn client(t: &Target, cli: &Cli) -> anyhow::Result<AdminClient<tonic::service::interceptor::InterceptedService<Channel, Auth>>> {
+async fn client(
+    t: &Target,
+    cli: &Cli,
+) -> anyhow::Result<AdminClient<tonic::service::interceptor::InterceptedService<Channel, Auth>>> {
     let endpoint = Endpoint::from_shared(t.url.clone())
         .with_context(|| format!("{}: invalid URL {}", t.name, t.url))?
         .connect_timeout(cli.timeout)
@@ -87,9 +114,13 @@ async fn client(t: &Target, cli: &Cli) -> anyhow::Result<AdminClient<tonic::serv
         .connect()
         .await
         .with_context(|| format!("{} is unreachable at {}", t.name, t.url))?;
-    let token = cli.token.clone().context("no admin token: pass --token or set RELAY_ADMIN_TOKEN")?;
-    let value: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {token}").parse().context("the admin token contains characters not allowed in a header")?;
+    let token = cli
+        .token
+        .clone()
+        .context("no admin token: pass --token or set RELAY_ADMIN_TOKEN")?;
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the admin token contains characters not allowed in a header")?;
     Ok(AdminClient::with_interceptor(channel, Auth(value)))
 }
 
@@ -105,8 +136,12 @@ impl tonic::service::Interceptor for Auth {
 
 fn explain(t: &Target, s: tonic::Status) -> anyhow::Error {
     match s.code() {
-        tonic::Code::Unauthenticated => anyhow::anyhow!("{}: the admin token was refused ({})", t.name, s.message()),
-        tonic::Code::Unavailable => anyhow::anyhow!("{} is unreachable at {}: {}", t.name, t.url, s.message()),
+        tonic::Code::Unauthenticated => {
+            anyhow::anyhow!("{}: the admin token was refused ({})", t.name, s.message())
+        }
+        tonic::Code::Unavailable => {
+            anyhow::anyhow!("{} is unreachable at {}: {}", t.name, t.url, s.message())
+        }
         _ => anyhow::anyhow!("{}: {} ({:?})", t.name, s.message(), s.code()),
     }
 }
@@ -187,15 +222,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let t = targets
                 .iter()
                 .find(|t| &t.name == service)
-                .with_context(|| format!("unknown service {service:?} (known: {})", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")))?;
+                .with_context(|| {
+                    format!(
+                        "unknown service {service:?} (known: {})",
+                        targets
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
             let mut c = client(t, &cli).await?;
             let paused = if pause {
-                c.pause(PauseRequest {}).await.map_err(|s| explain(t, s))?.into_inner().paused
+                c.pause(PauseRequest {})
+                    .await
+                    .map_err(|s| explain(t, s))?
+                    .into_inner()
+                    .paused
             } else {
-                c.resume(ResumeRequest {}).await.map_err(|s| explain(t, s))?.into_inner().paused
+                c.resume(ResumeRequest {})
+                    .await
+                    .map_err(|s| explain(t, s))?
+                    .into_inner()
+                    .paused
             };
             if cli.json {
-                println!("{}", serde_json::json!({ "service": service, "paused": paused }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "service": service, "paused": paused })
+                );
             } else {
                 println!("{service}: {}", if paused { "paused" } else { "running" });
             }
@@ -209,35 +264,71 @@ async fn status(cli: &Cli, targets: &[Target]) -> anyhow::Result<i32> {
     for t in targets {
         let row = match client(t, cli).await {
             Ok(mut c) => match c.get_status(GetStatusRequest {}).await {
-                Ok(r) => StatusRow { service: t.name.clone(), endpoint: t.url.clone(), status: Some(r.into_inner().into()), error: None },
-                Err(s) => StatusRow { service: t.name.clone(), endpoint: t.url.clone(), status: None, error: Some(format!("{:#}", explain(t, s))) },
+                Ok(r) => StatusRow {
+                    service: t.name.clone(),
+                    endpoint: t.url.clone(),
+                    status: Some(r.into_inner().into()),
+                    error: None,
+                },
+                Err(s) => StatusRow {
+                    service: t.name.clone(),
+                    endpoint: t.url.clone(),
+                    status: None,
+                    error: Some(format!("{:#}", explain(t, s))),
+                },
             },
-            Err(e) => StatusRow { service: t.name.clone(), endpoint: t.url.clone(), status: None, error: Some(format!("{e:#}")) },
+            Err(e) => StatusRow {
+                service: t.name.clone(),
+                endpoint: t.url.clone(),
+                status: None,
+                error: Some(format!("{e:#}")),
+            },
         };
         rows.push(row);
     }
-    let failed = rows.iter().any(|r| r.error.is_some() || r.status.as_ref().is_some_and(|s| !s.ready));
+    let failed = rows
+        .iter()
+        .any(|r| r.error.is_some() || r.status.as_ref().is_some_and(|s| !s.ready));
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "service", "ready", "nats", "paused", "consumer", "pending", "ack pending", "acked", "retried", "dead-lettered", "uptime", "version",
+            "service",
+            "ready",
+            "nats",
+            "paused",
+            "consumer",
+            "pending",
+            "ack pending",
+            "acked",
+            "retried",
+            "dead-lettered",
+            "uptime",
+            "version",
         ]);
         for r in &rows {
             match (&r.status, &r.error) {
                 (Some(s), _) => {
-                    let (consumer, pending, ack_pending, acked, retried, dlq) = match s.consumers.first() {
-                        Some(c) => (
-                            format!("{}/{}", c.stream, c.consumer),
-                            c.pending.to_string(),
-                            c.ack_pending.to_string(),
-                            c.acked.to_string(),
-                            c.retried.to_string(),
-                            c.dead_lettered.to_string(),
-                        ),
-                        None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
-                    };
+                    let (consumer, pending, ack_pending, acked, retried, dlq) =
+                        match s.consumers.first() {
+                            Some(c) => (
+                                format!("{}/{}", c.stream, c.consumer),
+                                c.pending.to_string(),
+                                c.ack_pending.to_string(),
+                                c.acked.to_string(),
+                                c.retried.to_string(),
+                                c.dead_lettered.to_string(),
+                            ),
+                            None => (
+                                "-".into(),
+                                "-".into(),
+                                "-".into(),
+                                "-".into(),
+                                "-".into(),
+                                "-".into(),
+                            ),
+                        };
                     table.add_row(vec![
                         r.service.clone(),
                         if s.ready { "yes".into() } else { "NO".into() },

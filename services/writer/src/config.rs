@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use relay_common::SecretRef;
 use relay_common::config::{
-    AdminConfig, ConfigIssue, ConsumerConfig, NatsConfig, ServiceConfig, TelemetryConfig, secret_issue,
+    AdminConfig, ConfigIssue, ConsumerConfig, NatsConfig, ServiceConfig, TelemetryConfig,
+    secret_issue,
 };
 use relay_contracts::Token;
 use serde::{Deserialize, Serialize};
@@ -72,23 +73,40 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { burst_max: 100, burst_interval: Duration::from_secs(10), daily_max: 200_000, share: 1.0 }
+        Self {
+            burst_max: 100,
+            burst_interval: Duration::from_secs(10),
+            daily_max: 200_000,
+            share: 1.0,
+        }
     }
 }
 
 impl RateLimitConfig {
     fn validate(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
         if self.burst_max < 2 {
-            issues.push(ConfigIssue::new(format!("{key}.burst_max"), "must be at least 2"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.burst_max"),
+                "must be at least 2",
+            ));
         }
         if self.burst_interval.is_zero() {
-            issues.push(ConfigIssue::new(format!("{key}.burst_interval"), "must be greater than 0"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.burst_interval"),
+                "must be greater than 0",
+            ));
         }
         if self.daily_max < 2 {
-            issues.push(ConfigIssue::new(format!("{key}.daily_max"), "must be at least 2"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.daily_max"),
+                "must be at least 2",
+            ));
         }
         if !(self.share > 0.0 && self.share <= 1.0) {
-            issues.push(ConfigIssue::new(format!("{key}.share"), "must be in (0, 1]"));
+            issues.push(ConfigIssue::new(
+                format!("{key}.share"),
+                "must be in (0, 1]",
+            ));
         }
     }
 }
@@ -113,10 +131,18 @@ impl ServiceConfig for WriterConfig {
         self.consumer.validate("consumer", &mut issues);
         self.rate_limit.validate("rate_limit", &mut issues);
         if !matches!(self.ghl.base_url.scheme(), "http" | "https") {
-            issues.push(ConfigIssue::new("ghl.base_url", "must be an http:// or https:// URL"));
+            issues.push(ConfigIssue::new(
+                "ghl.base_url",
+                "must be an http:// or https:// URL",
+            ));
         }
         for (name, loc) in &self.locations {
-            secret_issue(&format!("locations.{name}.token"), &loc.token, env, &mut issues);
+            secret_issue(
+                &format!("locations.{name}.token"),
+                &loc.token,
+                env,
+                &mut issues,
+            );
             if let Some(r) = &loc.rate_limit {
                 r.validate(&format!("locations.{name}.rate_limit"), &mut issues);
             }

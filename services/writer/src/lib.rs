@@ -56,9 +56,10 @@ enum StepError {
 impl StepError {
     fn into_handler_error(self) -> HandlerError {
         match self {
-            StepError::Ghl(e) if e.is_transient() => {
-                HandlerError::Transient { retry_after: e.retry_after(), reason: e.to_string() }
-            }
+            StepError::Ghl(e) if e.is_transient() => HandlerError::Transient {
+                retry_after: e.retry_after(),
+                reason: e.to_string(),
+            },
             other => HandlerError::permanent(other),
         }
     }
@@ -70,9 +71,19 @@ impl WriterHandler {
         let mut locations = HashMap::new();
         for (id, loc) in &cfg.locations {
             let budget = Budget::new(loc.rate_limit.as_ref().unwrap_or(&cfg.rate_limit));
-            locations.insert(id.clone(), Location { token: loc.token.resolve(&process_env)?, budget });
+            locations.insert(
+                id.clone(),
+                Location {
+                    token: loc.token.resolve(&process_env)?,
+                    budget,
+                },
+            );
         }
-        Ok(Self { nats, ghl, locations })
+        Ok(Self {
+            nats,
+            ghl,
+            locations,
+        })
     }
 
     /// Runs the plan's steps in order. Returns the step results and the contact id.
@@ -88,7 +99,13 @@ impl WriterHandler {
             let outcome = self.apply_step(plan, location, step, &mut contact_id).await;
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match outcome {
-                Ok(status) => results.push(StepResult { action: step.action().to_owned(), ok: true, status, latency_ms, error: None }),
+                Ok(status) => results.push(StepResult {
+                    action: step.action().to_owned(),
+                    ok: true,
+                    status,
+                    latency_ms,
+                    error: None,
+                }),
                 Err(e) => {
                     let status = match &e {
                         StepError::Ghl(g) => g.status(),
@@ -119,7 +136,9 @@ impl WriterHandler {
             Step::UpsertContact => {
                 let body = upsert_body(plan.location_id.as_str(), &plan.contact.fields);
                 if body.email.is_none() && body.phone.is_none() {
-                    return Err(StepError::Invalid("upsert_contact needs an email or a phone".into()));
+                    return Err(StepError::Invalid(
+                        "upsert_contact needs an email or a phone".into(),
+                    ));
                 }
                 self.wait_budget(location, &plan.location_id).await;
                 let resp = self.ghl.upsert_contact(&location.token, &body).await?;
@@ -159,18 +178,23 @@ impl WriterHandler {
         }
         let f = &plan.contact.fields;
         if f.email.is_none() && f.phone.is_none() {
-            return Err(StepError::Invalid("the plan does not say which contact (no email or phone)".into()));
+            return Err(StepError::Invalid(
+                "the plan does not say which contact (no email or phone)".into(),
+            ));
         }
         self.wait_budget(location, &plan.location_id).await;
         let resp = self
             .ghl
-            .find_duplicate(&location.token, plan.location_id.as_str(), f.email.as_deref(), f.phone.as_deref())
+            .find_duplicate(
+                &location.token,
+                plan.location_id.as_str(),
+                f.email.as_deref(),
+                f.phone.as_deref(),
+            )
             .await?;
-        let id = resp
-            .body
-            .contact
-            .map(|c| c.id)
-            .ok_or_else(|| StepError::Invalid("no contact matches the plan's email/phone".into()))?;
+        let id = resp.body.contact.map(|c| c.id).ok_or_else(|| {
+            StepError::Invalid("no contact matches the plan's email/phone".into())
+        })?;
         *contact_id = Some(id.clone());
         Ok(id)
     }
@@ -195,7 +219,11 @@ impl WriterHandler {
         let mut h = async_nats::HeaderMap::new();
         h.insert(headers::CONTENT_TYPE, "application/json");
         let msg_id = format!("{}:{}:{}", plan.id, result.delivery, result.outcome);
-        if let Err(e) = self.nats.publish(subject, Some(&msg_id), h, payload.into()).await {
+        if let Err(e) = self
+            .nats
+            .publish(subject, Some(&msg_id), h, payload.into())
+            .await
+        {
             // The audit record is best effort; the plan's own fate is settled by ack/nak.
             tracing::warn!(error.message = %e, "cannot publish result");
         }
@@ -276,8 +304,17 @@ pub struct WriterServer {
 impl WriterServer {
     pub async fn from_config(cfg: WriterConfig, log: LogControl) -> anyhow::Result<Self> {
         let worker = Worker::connect("writer", &cfg.nats, &cfg.admin, log).await?;
-        worker.admin_state().set_detail("ghl", cfg.ghl.base_url.to_string());
-        worker.admin_state().set_detail("locations", cfg.locations.keys().map(Token::as_str).collect::<Vec<_>>().join(","));
+        worker
+            .admin_state()
+            .set_detail("ghl", cfg.ghl.base_url.to_string());
+        worker.admin_state().set_detail(
+            "locations",
+            cfg.locations
+                .keys()
+                .map(Token::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         Ok(Self { worker, cfg })
     }
 

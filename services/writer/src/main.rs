@@ -14,7 +14,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg: WriterConfig = load_or_exit("relay-writer", &args.config);
-    let telemetry = relay_common::telemetry::init(&cfg.telemetry, "relay-writer", process_env("RUST_LOG"))?;
+    let telemetry =
+        relay_common::telemetry::init(&cfg.telemetry, "relay-writer", process_env("RUST_LOG"))?;
     let server = WriterServer::from_config(cfg, telemetry.log_control.clone()).await?;
     tracing::info!(admin = %server.admin_addr(), "writer starting");
     server.run(relay_common::shutdown::on_signal()).await?;

@@ -43,7 +43,10 @@ impl<C: Clock + Clone> Budget<C> {
         let window_limit = ((f64::from(cfg.burst_max) * cfg.share).floor() as u32).max(2);
         let daily_limit = ((f64::from(cfg.daily_max) * cfg.share).floor() as u32).max(2);
         Self {
-            burst: RateLimiter::direct_with_clock(quota(window_limit, cfg.burst_interval), clock.clone()),
+            burst: RateLimiter::direct_with_clock(
+                quota(window_limit, cfg.burst_interval),
+                clock.clone(),
+            ),
             daily: RateLimiter::direct_with_clock(quota(daily_limit, DAY), clock.clone()),
             window_limit,
             daily_limit,
@@ -87,7 +90,12 @@ mod tests {
 
     /// Sends greedily (one attempt per `step`) for `total` and returns the largest number of
     /// admitted requests in any sliding `window`.
-    fn max_in_window(cfg: &RateLimitConfig, step: Duration, total: Duration, window: Duration) -> (usize, usize) {
+    fn max_in_window(
+        cfg: &RateLimitConfig,
+        step: Duration,
+        total: Duration,
+        window: Duration,
+    ) -> (usize, usize) {
         let clock = FakeRelativeClock::default();
         let budget = Budget::with_clock(cfg, &clock);
         let mut admitted: VecDeque<Duration> = VecDeque::new();
@@ -98,7 +106,10 @@ mod tests {
             if budget.try_acquire() {
                 admitted.push_back(now);
                 count += 1;
-                while admitted.front().is_some_and(|t| now.saturating_sub(*t) >= window) {
+                while admitted
+                    .front()
+                    .is_some_and(|t| now.saturating_sub(*t) >= window)
+                {
                     admitted.pop_front();
                 }
                 max = max.max(admitted.len());
@@ -112,26 +123,55 @@ mod tests {
     #[test]
     fn no_ten_second_window_exceeds_the_limit() {
         let cfg = RateLimitConfig::default();
-        let (max, count) = max_in_window(&cfg, Duration::from_millis(1), Duration::from_secs(60), Duration::from_secs(10));
+        let (max, count) = max_in_window(
+            &cfg,
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        );
         assert!(max <= 100, "a 10 s window held {max} requests");
         // ...and the budget is used to the last request: 100 in the first window, 90 more per
         // 10 s after that (steady state 100 per any window).
-        assert!(count >= 100 + 5 * 90 - 2, "only {count} requests admitted in 60 s");
+        assert!(
+            count >= 100 + 5 * 90 - 2,
+            "only {count} requests admitted in 60 s"
+        );
     }
 
     #[test]
     fn share_and_small_limits() {
-        let cfg = RateLimitConfig { share: 0.5, ..Default::default() };
-        let (max, _) = max_in_window(&cfg, Duration::from_millis(1), Duration::from_secs(30), Duration::from_secs(10));
+        let cfg = RateLimitConfig {
+            share: 0.5,
+            ..Default::default()
+        };
+        let (max, _) = max_in_window(
+            &cfg,
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        );
         assert!(max <= 50, "{max}");
-        let cfg = RateLimitConfig { burst_max: 5, burst_interval: Duration::from_secs(1), ..Default::default() };
-        let (max, _) = max_in_window(&cfg, Duration::from_millis(1), Duration::from_secs(5), Duration::from_secs(1));
+        let cfg = RateLimitConfig {
+            burst_max: 5,
+            burst_interval: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let (max, _) = max_in_window(
+            &cfg,
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+        );
         assert!(max <= 5, "{max}");
     }
 
     #[test]
     fn the_daily_limit_holds() {
-        let cfg = RateLimitConfig { burst_max: 1000, daily_max: 500, ..Default::default() };
+        let cfg = RateLimitConfig {
+            burst_max: 1000,
+            daily_max: 500,
+            ..Default::default()
+        };
         let clock = FakeRelativeClock::default();
         let budget = Budget::with_clock(&cfg, &clock);
         let mut admitted = 0;

@@ -82,10 +82,19 @@ where
 }
 
 fn timed(name: &'static str, n: usize, elapsed: Duration, lat: &[Duration]) -> Phase {
-    Phase { name, per_sec: n as f64 / elapsed.as_secs_f64(), latency: Some((percentile(lat, 0.5), percentile(lat, 0.99))) }
+    Phase {
+        name,
+        per_sec: n as f64 / elapsed.as_secs_f64(),
+        latency: Some((percentile(lat, 0.5), percentile(lat, 0.99))),
+    }
 }
 
-async fn post_all(stack: &Arc<Stack>, n: usize, c: usize, first_id: u64) -> (Duration, Vec<Duration>) {
+async fn post_all(
+    stack: &Arc<Stack>,
+    n: usize,
+    c: usize,
+    first_id: u64,
+) -> (Duration, Vec<Duration>) {
     let s = stack.clone();
     run_concurrent(n, c, move |i| {
         let s = s.clone();
@@ -101,11 +110,19 @@ async fn post_all(stack: &Arc<Stack>, n: usize, c: usize, first_id: u64) -> (Dur
 
 async fn wait_tagged(stack: &Stack, total: usize, since: Instant) -> anyhow::Result<Duration> {
     loop {
-        let done = stack.sandbox.contacts(LOCATION).iter().filter(|c| c.tags.iter().any(|t| t == "donor")).count();
+        let done = stack
+            .sandbox
+            .contacts(LOCATION)
+            .iter()
+            .filter(|c| c.tags.iter().any(|t| t == "donor"))
+            .count();
         if done >= total {
             return Ok(since.elapsed());
         }
-        anyhow::ensure!(since.elapsed() < Duration::from_secs(600), "only {done}/{total} contacts after 10 minutes");
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(600),
+            "only {done}/{total} contacts after 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -130,12 +147,25 @@ async fn main() -> anyhow::Result<()> {
     let (elapsed, lat) = run_concurrent(n, c, move |i| {
         let (js, raw, event) = (js.clone(), raw.clone(), event.clone());
         async move {
-            js.publish(format!("bench.raw.{}", i % 16), raw).await.unwrap().await.unwrap();
-            js.publish(format!("bench.evt.{}", i % 16), event).await.unwrap().await.unwrap();
+            js.publish(format!("bench.raw.{}", i % 16), raw)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            js.publish(format!("bench.evt.{}", i % 16), event)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
         }
     })
     .await;
-    phases.push(timed("baseline: 2 JetStream publish-acks per delivery", n, elapsed, &lat));
+    phases.push(timed(
+        "baseline: 2 JetStream publish-acks per delivery",
+        n,
+        elapsed,
+        &lat,
+    ));
 
     // 2. Ingest alone.
     let mut mapper = admin_client(stack.mapper.admin).await;
@@ -143,34 +173,63 @@ async fn main() -> anyhow::Result<()> {
     mapper.pause(PauseRequest {}).await?;
     writer.pause(PauseRequest {}).await?;
     let (elapsed, lat) = post_all(&stack, n, c, 100_000).await;
-    phases.push(timed("ingest-bmc: signed delivery → 200 (after both acks)", n, elapsed, &lat));
+    phases.push(timed(
+        "ingest-bmc: signed delivery → 200 (after both acks)",
+        n,
+        elapsed,
+        &lat,
+    ));
 
     // 3. Drain: mapper + writer + GHL calls.
     let started = Instant::now();
     mapper.resume(ResumeRequest {}).await?;
     writer.resume(ResumeRequest {}).await?;
     let drained = wait_tagged(&stack, n, started).await?;
-    phases.push(Phase { name: "mapper + writer: backlog → tagged GHL contacts", per_sec: n as f64 / drained.as_secs_f64(), latency: None });
+    phases.push(Phase {
+        name: "mapper + writer: backlog → tagged GHL contacts",
+        per_sec: n as f64 / drained.as_secs_f64(),
+        latency: None,
+    });
 
     // 4. Everything at once.
     let started = Instant::now();
     post_all(&stack, n, c, 200_000).await;
     let e2e = wait_tagged(&stack, 2 * n, started).await?;
-    phases.push(Phase { name: "end to end: delivery → tagged GHL contact", per_sec: n as f64 / e2e.as_secs_f64(), latency: None });
+    phases.push(Phase {
+        name: "end to end: delivery → tagged GHL contact",
+        per_sec: n as f64 / e2e.as_secs_f64(),
+        latency: None,
+    });
 
     let baseline = phases[0].per_sec;
-    println!("\nRelay benchmark: {n} deliveries per phase, concurrency {c}, everything in one process on this machine\n");
+    println!(
+        "\nRelay benchmark: {n} deliveries per phase, concurrency {c}, everything in one process on this machine\n"
+    );
     println!("| phase | deliveries/s | ratio to baseline | p50 | p99 |");
     println!("|---|---:|---:|---:|---:|");
     for p in &phases {
         let (p50, p99) = match p.latency {
-            Some((a, b)) => (format!("{:.1} ms", a.as_secs_f64() * 1e3), format!("{:.1} ms", b.as_secs_f64() * 1e3)),
+            Some((a, b)) => (
+                format!("{:.1} ms", a.as_secs_f64() * 1e3),
+                format!("{:.1} ms", b.as_secs_f64() * 1e3),
+            ),
             None => ("-".into(), "-".into()),
         };
-        println!("| {} | {:.0} | {:.3} | {p50} | {p99} |", p.name, p.per_sec, p.per_sec / baseline);
+        println!(
+            "| {} | {:.0} | {:.3} | {p50} | {p99} |",
+            p.name,
+            p.per_sec,
+            p.per_sec / baseline
+        );
     }
     let contacts = stack.sandbox.contacts(LOCATION).len();
-    println!("\nGHL contacts: {contacts} for {} distinct deliveries (one each, none duplicated)", 2 * n);
-    anyhow::ensure!(contacts == 2 * n, "expected exactly one contact per delivery");
+    println!(
+        "\nGHL contacts: {contacts} for {} distinct deliveries (one each, none duplicated)",
+        2 * n
+    );
+    anyhow::ensure!(
+        contacts == 2 * n,
+        "expected exactly one contact per delivery"
+    );
     Ok(())
 }

@@ -136,7 +136,11 @@ impl Stack {
         relay_test_support::otlp::init_tracing();
         let nats = NatsServer::start();
         let prefix = unique_prefix();
-        let nats_cfg = NatsConfig { url: nats.url(), prefix: Some(prefix.clone()), ..Default::default() };
+        let nats_cfg = NatsConfig {
+            url: nats.url(),
+            prefix: Some(prefix.clone()),
+            ..Default::default()
+        };
 
         let sandbox = Sandbox::bind(opts.sandbox.clone()).await.unwrap();
         let sandbox_addr = sandbox.local_addr();
@@ -151,9 +155,14 @@ impl Stack {
         ingest_cfg.nats = nats_cfg.clone();
         ingest_cfg.connections = BTreeMap::from([(
             demo.clone(),
-            ConnectionConfig { secret: SecretRef::Literal(BMC_SECRET.into()), previous_secret: None },
+            ConnectionConfig {
+                secret: SecretRef::Literal(BMC_SECRET.into()),
+                previous_secret: None,
+            },
         )]);
-        let ingest = IngestServer::from_config(ingest_cfg, Bmc, LogControl::unavailable()).await.unwrap();
+        let ingest = IngestServer::from_config(ingest_cfg, Bmc, LogControl::unavailable())
+            .await
+            .unwrap();
         let ingest_addr = ingest.local_addr();
         let ingest_admin = ingest.admin_addr();
         let ingest_stop = CancellationToken::new();
@@ -171,7 +180,9 @@ impl Stack {
         };
         mapper_cfg.consumer.backoff_base = Duration::from_millis(100);
         mapper_cfg.consumer.concurrency = opts.concurrency;
-        let mapper = MapperServer::from_config(mapper_cfg, LogControl::unavailable()).await.unwrap();
+        let mapper = MapperServer::from_config(mapper_cfg, LogControl::unavailable())
+            .await
+            .unwrap();
         let mapper_admin = mapper.admin_addr();
         let mapper_stop = CancellationToken::new();
         let mapper_task = tokio::spawn(mapper.run(mapper_stop.clone()));
@@ -181,7 +192,10 @@ impl Stack {
             admin: admin_config(),
             locations: BTreeMap::from([(
                 Token::parse(LOCATION).unwrap(),
-                LocationConfig { token: SecretRef::Literal(opts.location_token.clone()), rate_limit: None },
+                LocationConfig {
+                    token: SecretRef::Literal(opts.location_token.clone()),
+                    rate_limit: None,
+                },
             )]),
             ..Default::default()
         };
@@ -192,7 +206,9 @@ impl Stack {
         writer_cfg.consumer.max_deliver = opts.writer_max_deliver;
         writer_cfg.consumer.concurrency = opts.concurrency;
         writer_cfg.rate_limit = opts.writer_rate_limit;
-        let writer = relay_writer::WriterServer::from_config(writer_cfg, LogControl::unavailable()).await.unwrap();
+        let writer = relay_writer::WriterServer::from_config(writer_cfg, LogControl::unavailable())
+            .await
+            .unwrap();
         let writer_admin = writer.admin_addr();
         let writer_stop = CancellationToken::new();
         let writer_task = tokio::spawn(writer.run(writer_stop.clone()));
@@ -204,9 +220,21 @@ impl Stack {
             sandbox: sandbox_state,
             sandbox_stop,
             ingest_addr,
-            ingest: Running { admin: ingest_admin, stop: ingest_stop, task: Some(ingest_task) },
-            mapper: Running { admin: mapper_admin, stop: mapper_stop, task: Some(mapper_task) },
-            writer: Running { admin: writer_admin, stop: writer_stop, task: Some(writer_task) },
+            ingest: Running {
+                admin: ingest_admin,
+                stop: ingest_stop,
+                task: Some(ingest_task),
+            },
+            mapper: Running {
+                admin: mapper_admin,
+                stop: mapper_stop,
+                task: Some(mapper_task),
+            },
+            writer: Running {
+                admin: writer_admin,
+                stop: writer_stop,
+                task: Some(writer_task),
+            },
             http: reqwest::Client::new(),
         };
         stack.wait_ready().await;
@@ -215,7 +243,11 @@ impl Stack {
 
     /// Asserts that no service has exited on its own.
     pub fn assert_running(&self) {
-        for (name, s) in [("ingest", &self.ingest), ("mapper", &self.mapper), ("writer", &self.writer)] {
+        for (name, s) in [
+            ("ingest", &self.ingest),
+            ("mapper", &self.mapper),
+            ("writer", &self.writer),
+        ] {
             assert!(s.is_running(), "{name} exited on its own");
         }
     }
@@ -223,9 +255,11 @@ impl Stack {
     /// Waits until every service reports SERVING.
     pub async fn wait_ready(&self) {
         for admin in [self.ingest.admin, self.mapper.admin, self.writer.admin] {
-            relay_test_support::eventually("service health SERVING", Duration::from_secs(20), || async move {
-                (health(admin).await == Some(true)).then_some(())
-            })
+            relay_test_support::eventually(
+                "service health SERVING",
+                Duration::from_secs(20),
+                || async move { (health(admin).await == Some(true)).then_some(()) },
+            )
             .await;
         }
     }
@@ -243,7 +277,11 @@ impl Stack {
     }
 
     /// Every message of a stream whose subject (without the namespace prefix) matches `filter`.
-    pub async fn read(&self, kind: relay_contracts::StreamKind, filter: &str) -> Vec<async_nats::Message> {
+    pub async fn read(
+        &self,
+        kind: relay_contracts::StreamKind,
+        filter: &str,
+    ) -> Vec<async_nats::Message> {
         use futures::StreamExt;
         let js = async_nats::jetstream::new(self.nats.client().await);
         let stream = js.get_stream(self.stream(kind)).await.unwrap();
@@ -257,7 +295,12 @@ impl Stack {
             .await
             .unwrap();
         let mut out = Vec::new();
-        let mut batch = consumer.fetch().max_messages(10_000).messages().await.unwrap();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(10_000)
+            .messages()
+            .await
+            .unwrap();
         while let Some(Ok(m)) = batch.next().await {
             out.push(m.message);
         }
@@ -273,7 +316,10 @@ impl Stack {
             .header("user-agent", "BMC-HTTPS-ROBOT")
             .body(body.to_owned());
         if let Some(s) = secret {
-            req = req.header(relay_ingest_bmc::SIGNATURE_HEADER, relay_ingest_bmc::sign(s, body.as_bytes()));
+            req = req.header(
+                relay_ingest_bmc::SIGNATURE_HEADER,
+                relay_ingest_bmc::sign(s, body.as_bytes()),
+            );
         }
         req.send().await.unwrap()
     }
@@ -285,16 +331,25 @@ pub struct TestToken;
 
 impl tonic::service::Interceptor for TestToken {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().unwrap());
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
         Ok(req)
     }
 }
 
-pub type TestAdminClient = AdminClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TestToken>>;
+pub type TestAdminClient = AdminClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TestToken>,
+>;
 
 /// An authenticated admin client.
 pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     AdminClient::with_interceptor(channel, TestToken)
 }
 
@@ -302,8 +357,17 @@ pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
 pub async fn health(addr: SocketAddr) -> Option<bool> {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?.connect().await.ok()?;
-    let resp = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.ok()?;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let resp = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()?;
     Some(resp.into_inner().status == ServingStatus::Serving as i32)
 }
 

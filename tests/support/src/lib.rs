@@ -21,7 +21,11 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A unique, valid subject token for isolating one test's subjects and streams.
 pub fn unique_prefix() -> relay_contracts::Token {
-    relay_contracts::Token::parse(&format!("t{}", ulid::Ulid::new().to_string().to_lowercase())).unwrap()
+    relay_contracts::Token::parse(&format!(
+        "t{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    ))
+    .unwrap()
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
@@ -35,14 +39,21 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for a child process).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Blocks until `f` holds or `timeout` passes; returns whether it held.

@@ -32,25 +32,44 @@ impl NatsServer {
     /// Starts a server on a free port with a fresh store directory and waits until it accepts
     /// connections.
     pub fn start() -> Self {
-        let mut s = Self { child: None, port: free_port(), store: tempfile::tempdir().unwrap(), binary: binary() };
+        let mut s = Self {
+            child: None,
+            port: free_port(),
+            store: tempfile::tempdir().unwrap(),
+            binary: binary(),
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {} ({e}); run tests through tests/run.sh, which installs it", self.binary.display())
+                panic!(
+                    "cannot start {} ({e}); run tests through tests/run.sh, which installs it",
+                    self.binary.display()
+                )
             });
         self.child = Some(child);
         let port = self.port;
         assert!(
-            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
             "nats-server did not start listening on {port}"
         );
     }
@@ -66,7 +85,9 @@ impl NatsServer {
             let _ = c.wait();
         }
         let port = self.port;
-        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        wait_until(Duration::from_secs(5), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
     }
 
     /// Starts the server again on the same port with the same store (streams survive).

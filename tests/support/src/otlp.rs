@@ -9,8 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use relay_common::config::TelemetryConfig;
 use relay_common::telemetry::TelemetryGuard;
@@ -69,7 +73,9 @@ impl TraceService for Receiver {
                 }
             }
         }
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -79,7 +85,10 @@ fn start_receiver() -> SocketAddr {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 tonic::transport::Server::builder()
@@ -123,5 +132,8 @@ pub fn spans() -> Vec<Span> {
 
 /// The spans of one trace.
 pub fn trace(trace_id: &str) -> Vec<Span> {
-    spans().into_iter().filter(|s| s.trace_id == trace_id).collect()
+    spans()
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect()
 }

@@ -1,27 +1,36 @@
 use std::time::Duration;
 
 use relay_contracts::StreamKind;
-use relay_e2e::{LOCATION, Stack, StackOptions, BMC_SECRET, donation};
+use relay_e2e::{BMC_SECRET, LOCATION, Stack, StackOptions, donation};
 use relay_test_support::eventually;
 
 /// The contact with `email` in the demo location, once it carries `tag`.
 async fn contact_with_tag(stack: &Stack, email: &str, tag: &str) -> relay_sandbox::ContactView {
     let state = stack.sandbox.clone();
-    eventually(&format!("contact {email} tagged {tag}"), Duration::from_secs(20), || {
-        let state = state.clone();
-        async move {
-            state
-                .contacts(LOCATION)
-                .into_iter()
-                .find(|c| c.email.as_deref() == Some(email) && c.tags.iter().any(|t| t == tag))
-        }
-    })
+    eventually(
+        &format!("contact {email} tagged {tag}"),
+        Duration::from_secs(20),
+        || {
+            let state = state.clone();
+            async move {
+                state
+                    .contacts(LOCATION)
+                    .into_iter()
+                    .find(|c| c.email.as_deref() == Some(email) && c.tags.iter().any(|t| t == tag))
+            }
+        },
+    )
     .await
 }
 
 fn upserts_for(stack: &Stack, email_count_hint: &str) -> usize {
     let _ = email_count_hint;
-    stack.sandbox.requests().iter().filter(|r| r.method == "POST" && r.path == "/contacts/upsert").count()
+    stack
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/contacts/upsert")
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -52,11 +61,25 @@ async fn a_donation_becomes_a_tagged_contact_exactly_once() {
 
     // A second, different donation goes through; by the time it has, the duplicate would have
     // too: still exactly one upsert for Ada and one contact.
-    stack.post_bmc(&donation(1002, "grace@example.com", "Grace Hopper"), Some(BMC_SECRET)).await;
+    stack
+        .post_bmc(
+            &donation(1002, "grace@example.com", "Grace Hopper"),
+            Some(BMC_SECRET),
+        )
+        .await;
     contact_with_tag(&stack, "grace@example.com", "donor").await;
-    let ada: Vec<_> = stack.sandbox.contacts(LOCATION).into_iter().filter(|c| c.email.as_deref() == Some("ada@example.com")).collect();
+    let ada: Vec<_> = stack
+        .sandbox
+        .contacts(LOCATION)
+        .into_iter()
+        .filter(|c| c.email.as_deref() == Some("ada@example.com"))
+        .collect();
     assert_eq!(ada.len(), 1, "exactly one contact for Ada");
-    assert_eq!(upserts_for(&stack, "2 donations"), 2, "one upsert per distinct donation");
+    assert_eq!(
+        upserts_for(&stack, "2 donations"),
+        2,
+        "one upsert per distinct donation"
+    );
     // The audit log has one ok result per plan.
     assert_eq!(stack.stream_messages(StreamKind::Results).await, 2);
 }
@@ -70,7 +93,13 @@ async fn a_bad_signature_is_refused_and_nothing_is_published() {
     assert_eq!(wrong.status(), 401);
     let unsigned = stack.post_bmc(&body, None).await;
     assert_eq!(unsigned.status(), 401);
-    let unknown = stack.http.post(format!("http://{}/hooks/nope", stack.ingest_addr)).body(body.clone()).send().await.unwrap();
+    let unknown = stack
+        .http
+        .post(format!("http://{}/hooks/nope", stack.ingest_addr))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
 
     assert_eq!(stack.stream_messages(StreamKind::Raw).await, 0);
@@ -85,7 +114,10 @@ async fn a_malformed_authentic_body_is_a_400_kept_in_the_dlq() {
     let resp = stack.post_bmc(body, Some(BMC_SECRET)).await;
     assert_eq!(resp.status(), 400);
     let json: serde_json::Value = resp.json().await.unwrap();
-    assert!(json["error"].as_str().unwrap().contains("event_id"), "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("event_id"),
+        "{json}"
+    );
     assert_eq!(stack.stream_messages(StreamKind::Events).await, 0);
     assert_eq!(stack.stream_messages(StreamKind::Dlq).await, 1);
 }
@@ -96,15 +128,22 @@ async fn nats_down_means_503_and_not_serving_then_recovery_loses_nothing() {
     stack.nats.stop();
 
     let ingest_admin = stack.ingest.admin;
-    eventually("ingest NOT_SERVING", Duration::from_secs(10), || async move {
-        (relay_e2e::health(ingest_admin).await == Some(false)).then_some(())
-    })
+    eventually(
+        "ingest NOT_SERVING",
+        Duration::from_secs(10),
+        || async move { (relay_e2e::health(ingest_admin).await == Some(false)).then_some(()) },
+    )
     .await;
     let body = donation(3001, "outage@example.com", "Out Age");
     let resp = stack.post_bmc(&body, Some(BMC_SECRET)).await;
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().contains_key("retry-after"));
-    let health = stack.http.get(format!("http://{}/healthz", stack.ingest_addr)).send().await.unwrap();
+    let health = stack
+        .http
+        .get(format!("http://{}/healthz", stack.ingest_addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 503);
 
     stack.nats.restart();
@@ -122,24 +161,49 @@ async fn services_stop_in_order_and_finish_what_they_accepted() {
     let mut stack = Stack::start().await;
     tokio::time::sleep(Duration::from_secs(3)).await; // past the drain timeout
     stack.assert_running();
-    stack.post_bmc(&donation(9001, "last@example.com", "La St"), Some(BMC_SECRET)).await;
+    stack
+        .post_bmc(
+            &donation(9001, "last@example.com", "La St"),
+            Some(BMC_SECRET),
+        )
+        .await;
     contact_with_tag(&stack, "last@example.com", "donor").await;
     // Each stops cleanly (its task returns Ok) and promptly.
     for s in [&mut stack.ingest, &mut stack.mapper, &mut stack.writer] {
-        tokio::time::timeout(Duration::from_secs(10), s.stop()).await.expect("stops within 10 s");
+        tokio::time::timeout(Duration::from_secs(10), s.stop())
+            .await
+            .expect("stops within 10 s");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
     // A token GHL refuses: 401 is permanent, so the plan goes to the DLQ with GHL's message.
-    let stack = Stack::start_with(StackOptions { location_token: "pit-wrong".into(), ..Default::default() }).await;
-    stack.post_bmc(&donation(4001, "refused@example.com", "Re Fused"), Some(BMC_SECRET)).await;
-    let msg = eventually("the plan in the DLQ", Duration::from_secs(20), || async {
-        stack.read(StreamKind::Dlq, "dlq.writer.>").await.into_iter().next()
+    let stack = Stack::start_with(StackOptions {
+        location_token: "pit-wrong".into(),
+        ..Default::default()
     })
     .await;
-    let reason = msg.headers.as_ref().and_then(|h| h.get(relay_contracts::headers::DLQ_REASON)).map(|v| v.as_str().to_owned()).unwrap_or_default();
+    stack
+        .post_bmc(
+            &donation(4001, "refused@example.com", "Re Fused"),
+            Some(BMC_SECRET),
+        )
+        .await;
+    let msg = eventually("the plan in the DLQ", Duration::from_secs(20), || async {
+        stack
+            .read(StreamKind::Dlq, "dlq.writer.>")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    let reason = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(relay_contracts::headers::DLQ_REASON))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
     assert!(reason.contains("401"), "reason: {reason}");
     assert!(stack.sandbox.contacts(relay_e2e::LOCATION).is_empty());
 }
@@ -147,9 +211,27 @@ async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transient_ghl_failures_are_retried_until_they_succeed() {
     let stack = Stack::start().await;
-    stack.sandbox.inject_fault(relay_sandbox::FaultSpec { status: Some(503), count: Some(2), path_prefix: Some("/contacts".into()), ..Default::default() }).unwrap();
-    stack.post_bmc(&donation(5001, "retry@example.com", "Re Try"), Some(BMC_SECRET)).await;
+    stack
+        .sandbox
+        .inject_fault(relay_sandbox::FaultSpec {
+            status: Some(503),
+            count: Some(2),
+            path_prefix: Some("/contacts".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    stack
+        .post_bmc(
+            &donation(5001, "retry@example.com", "Re Try"),
+            Some(BMC_SECRET),
+        )
+        .await;
     contact_with_tag(&stack, "retry@example.com", "donor").await;
-    let failed = stack.sandbox.requests().iter().filter(|r| r.status == 503).count();
+    let failed = stack
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
     assert_eq!(failed, 2, "two injected 503s were retried");
 }
