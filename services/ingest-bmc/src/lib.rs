@@ -7,7 +7,8 @@ use relay_contracts::event::{Customer, Item, Money, Order, Subscription};
 use relay_contracts::{EventKind, Source};
 use relay_ingest::money::json_to_minor;
 use relay_ingest::{
-    Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified, Verified, VerifyError,
+    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
+    Verified, VerifyError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -77,7 +78,11 @@ impl Storefront for Bmc {
         Err(VerifyError::Mismatch)
     }
 
-    fn normalize(&self, d: &Delivery<Verified>) -> Result<Normalized, ParseError> {
+    fn normalize(
+        &self,
+        d: &Delivery<Verified>,
+        _: &ConnectionContext,
+    ) -> Result<Normalized, ParseError> {
         let env: Envelope =
             serde_json::from_slice(&d.body).map_err(|e| ParseError::Json(e.to_string()))?;
         normalize_envelope(env)
@@ -378,7 +383,15 @@ mod tests {
                 &[secret("s")],
             )
             .unwrap();
-        let n = Bmc.normalize(&d).unwrap();
+        let n = Bmc
+            .normalize(
+                &d,
+                &ConnectionContext {
+                    name: Token::parse("demo").unwrap(),
+                    timezone: None,
+                },
+            )
+            .unwrap();
         assert_eq!(n.kind, EventKind::OrderPaid);
         assert_eq!(n.idempotency_key, "991");
         assert!(!n.test);

@@ -39,6 +39,9 @@ pub struct ConnectionConfig {
     /// The secret being rotated out: accepted too until removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<SecretRef>,
+    /// The store's IANA time zone (`Europe/Berlin`) for storefronts sending local times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl IngestConfig {

@@ -18,17 +18,17 @@ use relay_common::telemetry::LogControl;
 use relay_contracts::event::RawRef;
 use relay_contracts::ids::EventId;
 use relay_contracts::version::V1;
-use relay_contracts::{StorefrontEvent, Token, headers};
+use relay_contracts::{Bucket, StorefrontEvent, Token, headers};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
-use crate::Storefront;
 use crate::config::IngestConfig;
 use crate::delivery::{Delivery, Normalized, Verified};
 use crate::error::IngestError;
+use crate::{ConnectionContext, Storefront};
 
 /// Request headers worth keeping with the RAW copy (never `authorization` or cookies).
 const KEPT_HEADERS: &[&str] = &[
@@ -42,7 +42,16 @@ struct AppState<S> {
     storefront: S,
     nats: Nats,
     admin: AdminState,
-    secrets: BTreeMap<Token, Vec<SecretString>>,
+    connections: BTreeMap<Token, Connection>,
+    /// Keys accepted within the storefront's retry horizon, when that outlasts the streams'
+    /// dedupe window (set once provisioned).
+    ledger: tokio::sync::OnceCell<async_nats::jetstream::kv::Store>,
+    use_ledger: bool,
+}
+
+struct Connection {
+    secrets: Vec<SecretString>,
+    context: ConnectionContext,
 }
 
 /// A bound ingest service, ready to [`run`](IngestServer::run).
@@ -61,13 +70,17 @@ impl<S: Storefront> IngestServer<S> {
         storefront: S,
         log: LogControl,
     ) -> anyhow::Result<Self> {
-        let mut secrets = BTreeMap::new();
+        let mut connections = BTreeMap::new();
         for (name, c) in &cfg.connections {
-            let mut list = vec![c.secret.resolve(&process_env)?];
+            let mut secrets = vec![c.secret.resolve(&process_env)?];
             if let Some(prev) = &c.previous_secret {
-                list.push(prev.resolve(&process_env)?);
+                secrets.push(prev.resolve(&process_env)?);
             }
-            secrets.insert(name.clone(), list);
+            let context = ConnectionContext {
+                name: name.clone(),
+                timezone: c.timezone.clone(),
+            };
+            connections.insert(name.clone(), Connection { secrets, context });
         }
         let service = service_name(S::SOURCE);
         let nats = Nats::connect(&cfg.nats, service).await?;
@@ -81,7 +94,7 @@ impl<S: Storefront> IngestServer<S> {
         admin_state.set_detail("listen", listener.local_addr()?.to_string());
         admin_state.set_detail(
             "connections",
-            secrets
+            connections
                 .keys()
                 .map(Token::as_str)
                 .collect::<Vec<_>>()
@@ -95,7 +108,9 @@ impl<S: Storefront> IngestServer<S> {
                 storefront,
                 nats,
                 admin: admin_state,
-                secrets,
+                connections,
+                ledger: tokio::sync::OnceCell::new(),
+                use_ledger: S::RETRY_HORIZON > cfg.nats.duplicate_window,
             }),
             cfg,
         })
@@ -127,11 +142,33 @@ impl<S: Storefront> IngestServer<S> {
                     .nats
                     .provision_until_ready(&nats_cfg, &shutdown)
                     .await
-                    .is_ok()
+                    .is_err()
                 {
-                    state.admin.readiness.mark_started();
-                    tracing::info!(source = %S::SOURCE, "ingest ready");
+                    return;
                 }
+                if state.use_ledger {
+                    loop {
+                        match state
+                            .nats
+                            .ensure_bucket(Bucket::IngestLedger, nats_cfg.replicas)
+                            .await
+                        {
+                            Ok(kv) => {
+                                let _ = state.ledger.set(kv);
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error.message = %e, "ingest ledger unavailable; retrying");
+                                tokio::select! {
+                                    () = shutdown.cancelled() => return,
+                                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                state.admin.readiness.mark_started();
+                tracing::info!(source = %S::SOURCE, ledger = state.use_ledger, "ingest ready");
             })
         };
 
@@ -191,11 +228,33 @@ fn router<S: Storefront>(state: Arc<AppState<S>>, cfg: &IngestConfig) -> Router 
         .load_shed()
         .concurrency_limit(cfg.max_concurrency);
     Router::new()
-        .route("/hooks/{connection}", post(receive::<S>))
+        .route(
+            "/hooks/{connection}",
+            post(receive::<S>).get(probe::<S>).head(probe::<S>),
+        )
         .route("/healthz", get(healthz::<S>))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(overload)
         .with_state(state)
+}
+
+/// Setup probes (ThriveCart `HEAD`, Digistore24 `GET`) for a known connection.
+async fn probe<S: Storefront>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(connection): Path<String>,
+    method: http::Method,
+) -> Response {
+    let known = Token::parse(&connection).is_ok_and(|c| state.connections.contains_key(&c));
+    if !known {
+        return IngestError::UnknownConnection(connection).into_response();
+    }
+    state.storefront.probe(&method).unwrap_or_else(|| {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(http::header::ALLOW, "POST")],
+        )
+            .into_response()
+    })
 }
 
 async fn healthz<S: Storefront>(State(state): State<Arc<AppState<S>>>) -> Response {
@@ -228,6 +287,12 @@ async fn receive<S: Storefront>(
     );
     relay_common::propagation::set_parent_from_http(&span, &headers);
     let started = Instant::now();
+    // Bounded label values: never echo arbitrary path segments into metrics.
+    let metric_connection = if state.connections.keys().any(|c| c.as_str() == connection) {
+        connection.clone()
+    } else {
+        "unknown".to_owned()
+    };
     let result = handle(&state, connection, query, headers, body)
         .instrument(span.clone())
         .await;
@@ -238,12 +303,12 @@ async fn receive<S: Storefront>(
             } else {
                 "accepted"
             };
-            let body = serde_json::json!({
-                "status": "accepted",
-                "event_id": accepted.event_id,
-                "duplicate": accepted.duplicate,
-            });
-            ((StatusCode::OK, axum::Json(body)).into_response(), outcome)
+            let response = state.storefront.accepted(
+                &accepted.normalized,
+                &accepted.event_id,
+                accepted.duplicate,
+            );
+            (response, outcome)
         }
         Err(e) => {
             let _g = span.enter();
@@ -258,15 +323,26 @@ async fn receive<S: Storefront>(
         }
     };
     span.record("http.response.status_code", response.status().as_u16());
-    metrics::counter!("relay_ingest_deliveries_total", "source" => source.as_str(), "outcome" => outcome).increment(1);
-    metrics::histogram!("relay_ingest_request_seconds", "source" => source.as_str())
-        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "relay_ingest_deliveries_total",
+        "source" => source.as_str(),
+        "connection" => metric_connection.clone(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!(
+        "relay_ingest_request_seconds",
+        "source" => source.as_str(),
+        "connection" => metric_connection
+    )
+    .record(started.elapsed().as_secs_f64());
     response
 }
 
 struct Accepted {
     event_id: EventId,
     duplicate: bool,
+    normalized: Normalized,
 }
 
 async fn handle<S: Storefront>(
@@ -278,16 +354,16 @@ async fn handle<S: Storefront>(
 ) -> Result<Accepted, IngestError> {
     let connection =
         Token::parse(&connection).map_err(|e| IngestError::BadConnectionName(e.to_string()))?;
-    let secrets = state
-        .secrets
+    let conn = state
+        .connections
         .get(&connection)
         .ok_or_else(|| IngestError::UnknownConnection(connection.to_string()))?;
     let delivery = Delivery::new(connection, headers, query, body);
-    let verified = state.storefront.verify(delivery, secrets)?;
+    let verified = state.storefront.verify(delivery, &conn.secrets)?;
     if !state.admin.is_ready() {
         return Err(IngestError::Unavailable("not connected to NATS".into()));
     }
-    let normalized = match state.storefront.normalize(&verified) {
+    let normalized = match state.storefront.normalize(&verified, &conn.context) {
         Ok(n) => n,
         Err(e) => {
             dead_letter_malformed(state, &verified, &e.to_string()).await;
@@ -342,6 +418,33 @@ async fn publish<S: Storefront>(
     tracing::Span::current().record("relay.event_id", event_id.as_str());
     tracing::Span::current().record("relay.kind", n.kind.as_str());
     let unavailable = |e: relay_common::nats::NatsError| IngestError::Unavailable(e.to_string());
+
+    // Beyond the streams' dedupe window, the ledger remembers what was accepted.
+    let ledger_key = format!("{source}.{}.{}", d.connection, event_id);
+    let ledger = if state.use_ledger {
+        state.ledger.get()
+    } else {
+        None
+    };
+    if state.use_ledger && ledger.is_none() {
+        return Err(IngestError::Unavailable("ingest ledger not ready".into()));
+    }
+    if let Some(kv) = ledger {
+        match kv.get(&ledger_key).await {
+            Ok(Some(_)) => {
+                metrics::counter!("relay_ingest_ledger_hits_total", "source" => source.as_str())
+                    .increment(1);
+                return Ok(Accepted {
+                    event_id,
+                    duplicate: true,
+                    normalized: n,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => return Err(IngestError::Unavailable(format!("ingest ledger: {e}"))),
+        }
+    }
+    let normalized = n.clone();
 
     // RAW first: the exact bytes, deduped on the same key as the event.
     let raw_ack = state
@@ -402,8 +505,16 @@ async fn publish<S: Storefront>(
         ))
         .await
         .map_err(unavailable)?;
+    if let Some(kv) = ledger {
+        // After both acks: a failure here only weakens dedupe beyond the window, so the
+        // delivery is still accepted.
+        if let Err(e) = kv.put(&ledger_key, bytes::Bytes::from_static(b"1")).await {
+            tracing::warn!(error.message = %e, "cannot record the delivery in the ingest ledger");
+        }
+    }
     Ok(Accepted {
         event_id,
         duplicate: ack.duplicate,
+        normalized,
     })
 }

@@ -22,6 +22,16 @@ pub fn default_plan(
 ) -> Result<Vec<ContactPlan>, RuleError> {
     let tags: Vec<String> = match (event.source, event.kind) {
         (Source::Bmc, EventKind::OrderPaid) => vec!["donor".to_owned()],
+        // Until per-connection playbooks land: a buyer or subscriber of another storefront is
+        // upserted and tagged `<source>-customer`.
+        (
+            Source::Gumroad | Source::Thrivecart | Source::Digistore24 | Source::Shift4shop,
+            EventKind::OrderPaid
+            | EventKind::SubscriptionStarted
+            | EventKind::SubscriptionRenewed
+            | EventKind::CustomerCreated
+            | EventKind::CustomerUpdated,
+        ) => vec![format!("{}-customer", event.source)],
         _ => return Ok(Vec::new()),
     };
     let c = &event.customer;
@@ -115,6 +125,16 @@ mod tests {
             default_plan(&e, &route()).unwrap()[0].id,
             "replays give the same plan id"
         );
+    }
+
+    #[test]
+    fn other_storefronts_tag_their_customers() {
+        let mut e = event(EventKind::OrderPaid, Some("a@b.c"));
+        e.source = Source::Gumroad;
+        let plans = default_plan(&e, &route()).unwrap();
+        assert_eq!(plans[0].steps[1], Step::AddTags { tags: vec!["gumroad-customer".into()] });
+        e.kind = EventKind::OrderRefunded;
+        assert!(default_plan(&e, &route()).unwrap().is_empty());
     }
 
     #[test]

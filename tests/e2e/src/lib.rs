@@ -168,12 +168,16 @@ impl Stack {
         let ingest_stop = CancellationToken::new();
         let ingest_task = tokio::spawn(ingest.run(ingest_stop.clone()));
 
+        // Every storefront's `demo` connection feeds the demo location.
         let mut mapper_cfg = MapperConfig {
-            connections: vec![ConnectionRoute {
-                source: Source::Bmc,
-                name: demo,
-                location_id: Token::parse(LOCATION).unwrap(),
-            }],
+            connections: Source::ALL
+                .into_iter()
+                .map(|source| ConnectionRoute {
+                    source,
+                    name: demo.clone(),
+                    location_id: Token::parse(LOCATION).unwrap(),
+                })
+                .collect(),
             nats: nats_cfg.clone(),
             admin: admin_config(),
             ..Default::default()
@@ -239,6 +243,44 @@ impl Stack {
         };
         stack.wait_ready().await;
         stack
+    }
+
+    /// Starts another storefront's ingest service in this stack, with a `demo` connection whose
+    /// secret is `secret`. Returns its webhook address and the running service.
+    pub async fn spawn_ingest<S: relay_ingest::Storefront>(&self, storefront: S, secret: &str) -> (SocketAddr, Running) {
+        let mut cfg = IngestConfig::for_ports(0, 0);
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.admin = admin_config();
+        cfg.nats = NatsConfig { url: self.nats.url(), prefix: Some(self.prefix.clone()), ..Default::default() };
+        cfg.connections = BTreeMap::from([(
+            Token::parse("demo").unwrap(),
+            ConnectionConfig { secret: SecretRef::Literal(secret.into()), previous_secret: None, timezone: None },
+        )]);
+        let server = IngestServer::from_config(cfg, storefront, LogControl::unavailable()).await.unwrap();
+        let addr = server.local_addr();
+        let admin = server.admin_addr();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(server.run(stop.clone()));
+        relay_test_support::eventually("ingest SERVING", Duration::from_secs(20), || async move {
+            (health(admin).await == Some(true)).then_some(())
+        })
+        .await;
+        (addr, Running { admin, stop, task: Some(task) })
+    }
+
+    /// The contact with `email` in the demo location once it carries `tag`.
+    pub async fn contact_with_tag(&self, email: &str, tag: &str) -> relay_sandbox::ContactView {
+        let state = self.sandbox.clone();
+        relay_test_support::eventually(&format!("contact {email} tagged {tag}"), Duration::from_secs(20), || {
+            let state = state.clone();
+            async move {
+                state
+                    .contacts(LOCATION)
+                    .into_iter()
+                    .find(|c| c.email.as_deref() == Some(email) && c.tags.iter().any(|t| t == tag))
+            }
+        })
+        .await
     }
 
     /// Asserts that no service has exited on its own.
