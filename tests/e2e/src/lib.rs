@@ -91,6 +91,8 @@ pub struct StackOptions {
     pub writer_rate_limit: relay_writer::config::RateLimitConfig,
     /// Handlers the mapper and the writer run at once.
     pub concurrency: usize,
+    /// How long the streams remember a `Nats-Msg-Id`.
+    pub duplicate_window: Duration,
 }
 
 impl Default for StackOptions {
@@ -101,6 +103,7 @@ impl Default for StackOptions {
             sandbox: SandboxConfig::for_tests(),
             writer_rate_limit: relay_writer::config::RateLimitConfig::default(),
             concurrency: 16,
+            duplicate_window: NatsConfig::default().duplicate_window,
         }
     }
 }
@@ -139,6 +142,7 @@ impl Stack {
         let nats_cfg = NatsConfig {
             url: nats.url(),
             prefix: Some(prefix.clone()),
+            duplicate_window: opts.duplicate_window,
             ..Default::default()
         };
 
@@ -158,6 +162,7 @@ impl Stack {
             ConnectionConfig {
                 secret: SecretRef::Literal(BMC_SECRET.into()),
                 previous_secret: None,
+                timezone: None,
             },
         )]);
         let ingest = IngestServer::from_config(ingest_cfg, Bmc, LogControl::unavailable())
@@ -247,16 +252,30 @@ impl Stack {
 
     /// Starts another storefront's ingest service in this stack, with a `demo` connection whose
     /// secret is `secret`. Returns its webhook address and the running service.
-    pub async fn spawn_ingest<S: relay_ingest::Storefront>(&self, storefront: S, secret: &str) -> (SocketAddr, Running) {
+    pub async fn spawn_ingest<S: relay_ingest::Storefront>(
+        &self,
+        storefront: S,
+        secret: &str,
+    ) -> (SocketAddr, Running) {
         let mut cfg = IngestConfig::for_ports(0, 0);
         cfg.listen = "127.0.0.1:0".parse().unwrap();
         cfg.admin = admin_config();
-        cfg.nats = NatsConfig { url: self.nats.url(), prefix: Some(self.prefix.clone()), ..Default::default() };
+        cfg.nats = NatsConfig {
+            url: self.nats.url(),
+            prefix: Some(self.prefix.clone()),
+            ..Default::default()
+        };
         cfg.connections = BTreeMap::from([(
             Token::parse("demo").unwrap(),
-            ConnectionConfig { secret: SecretRef::Literal(secret.into()), previous_secret: None, timezone: None },
+            ConnectionConfig {
+                secret: SecretRef::Literal(secret.into()),
+                previous_secret: None,
+                timezone: None,
+            },
         )]);
-        let server = IngestServer::from_config(cfg, storefront, LogControl::unavailable()).await.unwrap();
+        let server = IngestServer::from_config(cfg, storefront, LogControl::unavailable())
+            .await
+            .unwrap();
         let addr = server.local_addr();
         let admin = server.admin_addr();
         let stop = CancellationToken::new();
@@ -265,21 +284,31 @@ impl Stack {
             (health(admin).await == Some(true)).then_some(())
         })
         .await;
-        (addr, Running { admin, stop, task: Some(task) })
+        (
+            addr,
+            Running {
+                admin,
+                stop,
+                task: Some(task),
+            },
+        )
     }
 
     /// The contact with `email` in the demo location once it carries `tag`.
     pub async fn contact_with_tag(&self, email: &str, tag: &str) -> relay_sandbox::ContactView {
         let state = self.sandbox.clone();
-        relay_test_support::eventually(&format!("contact {email} tagged {tag}"), Duration::from_secs(20), || {
-            let state = state.clone();
-            async move {
-                state
-                    .contacts(LOCATION)
-                    .into_iter()
-                    .find(|c| c.email.as_deref() == Some(email) && c.tags.iter().any(|t| t == tag))
-            }
-        })
+        relay_test_support::eventually(
+            &format!("contact {email} tagged {tag}"),
+            Duration::from_secs(20),
+            || {
+                let state = state.clone();
+                async move {
+                    state.contacts(LOCATION).into_iter().find(|c| {
+                        c.email.as_deref() == Some(email) && c.tags.iter().any(|t| t == tag)
+                    })
+                }
+            },
+        )
         .await
     }
 

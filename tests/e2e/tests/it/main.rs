@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod ingest;
 mod pipeline;
 mod trace;
