@@ -31,7 +31,8 @@ if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
   export RELAY_TELEMETRY__OTLP_ENDPOINT="$OTEL_EXPORTER_OTLP_ENDPOINT"
 fi
 
-for port in 4222 8600 8085 9085 9101 9102; do
+INGEST="gumroad:8081 thrivecart:8082 digistore24:8083 shift4shop:8084 bmc:8085"
+for port in 4222 8222 8600 8081 8082 8083 8084 8085 9081 9082 9083 9084 9085 9101 9102; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "up.sh: port $port is already in use (another Relay stack running?)" >&2
     exit 1
@@ -39,7 +40,8 @@ for port in 4222 8600 8085 9085 9101 9102; do
 done
 
 echo "==> building (first run takes a few minutes)"
-cargo build --quiet --bins -p relay-sandbox -p relay-ingest-bmc -p relay-mapper -p relay-writer -p relayctl
+cargo build --quiet --bins -p relay-sandbox -p relay-mapper -p relay-writer -p relayctl \
+  $(for i in $INGEST; do printf -- '-p relay-ingest-%s ' "${i%%:*}"; done)
 BIN="$ROOT/target/debug"
 
 STATE="$ROOT/.relay"
@@ -86,11 +88,15 @@ echo "==> starting the sandbox (GHL) on http://127.0.0.1:8600"
 start sandbox "$BIN/relay-sandbox" --config deploy/local/sandbox.toml
 wait_http http://127.0.0.1:8600/healthz sandbox
 
-echo "==> starting mapper, writer and ingest-bmc"
+echo "==> starting mapper, writer and the ingest services"
 start mapper "$BIN/relay-mapper" --config deploy/local/mapper.toml
 start writer "$BIN/relay-writer" --config deploy/local/writer.toml
-start ingest-bmc "$BIN/relay-ingest-bmc" --config deploy/local/ingest-bmc.toml
-wait_http http://127.0.0.1:8085/healthz ingest-bmc
+for i in $INGEST; do
+  start "ingest-${i%%:*}" "$BIN/relay-ingest-${i%%:*}" --config "deploy/local/ingest-${i%%:*}.toml"
+done
+for i in $INGEST; do
+  wait_http "http://127.0.0.1:${i##*:}/healthz" "ingest-${i%%:*}"
+done
 for _ in $(seq 1 100); do
   if "$BIN/relayctl" status >/dev/null 2>&1; then break; fi
   sleep 0.2
@@ -101,8 +107,9 @@ cat <<READY
 ==> Relay is ready
     NATS         nats://127.0.0.1:4222   (monitoring http://127.0.0.1:8222)
     sandbox/GHL  http://127.0.0.1:8600   location demo-location, token $RELAY_DEMO_LOCATION_TOKEN
-    ingest-bmc   http://127.0.0.1:8085/hooks/demo   (signing secret \$RELAY_DEMO_SECRET)
-    admin gRPC   ingest-bmc :9085, mapper :9101, writer :9102   (token \$RELAY_ADMIN_TOKEN)
+    ingest       POST http://127.0.0.1:<port>/hooks/demo   gumroad 8081 (?token=), thrivecart 8082,
+                 digistore24 8083, shift4shop 8084 (?token=), bmc 8085; demo secret \$RELAY_DEMO_SECRET
+    admin gRPC   ingest 9081-9085, mapper :9101, writer :9102   (token \$RELAY_ADMIN_TOKEN)
     logs         $STATE/logs/
     status       target/debug/relayctl status
 READY

@@ -14,3 +14,5 @@ pub const DLQ_DELIVERIES: &str = "Relay-Dlq-Deliveries";
 pub const CONTENT_TYPE: &str = "Content-Type";
 /// The storefront delivery's selected request headers, JSON-encoded, on RAW messages.
 pub const RAW_HEADERS: &str = "Relay-Raw-Headers";
+/// The delivery's query string without secrets (`token` removed), on RAW and DLQ messages.
+pub const RAW_QUERY: &str = "Relay-Raw-Query";

@@ -30,7 +30,9 @@ use crate::delivery::{Delivery, Normalized, Verified};
 use crate::error::IngestError;
 use crate::{ConnectionContext, Storefront};
 
-/// Request headers worth keeping with the RAW copy (never `authorization` or cookies).
+/// Request headers worth keeping with the RAW copy (never `authorization` or cookies). RAW holds
+/// the body exactly as received, except that a storefront may redact a secret carried in the
+/// body itself (ThriveCart's `thrivecart_secret`) while verifying.
 const KEPT_HEADERS: &[&str] = &[
     "content-type",
     "user-agent",
@@ -400,6 +402,18 @@ fn raw_headers(d: &Delivery<Verified>) -> async_nats::HeaderMap {
         .collect();
     if let Some(ct) = d.header("content-type") {
         h.insert(headers::CONTENT_TYPE, ct);
+    }
+    // The query can say which hook fired (Shift4Shop `?event=`): keep it, minus the secret.
+    if let Some(q) = d.query.as_deref() {
+        let kept: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                form_urlencoded::parse(q.as_bytes())
+                    .filter(|(k, _)| k != crate::verify::TOKEN_PARAM),
+            )
+            .finish();
+        if !kept.is_empty() {
+            h.insert(headers::RAW_QUERY, kept.as_str());
+        }
     }
     h.insert(
         headers::RAW_HEADERS,

@@ -132,7 +132,12 @@ mod tests {
         let mut e = event(EventKind::OrderPaid, Some("a@b.c"));
         e.source = Source::Gumroad;
         let plans = default_plan(&e, &route()).unwrap();
-        assert_eq!(plans[0].steps[1], Step::AddTags { tags: vec!["gumroad-customer".into()] });
+        assert_eq!(
+            plans[0].steps[1],
+            Step::AddTags {
+                tags: vec!["gumroad-customer".into()]
+            }
+        );
         e.kind = EventKind::OrderRefunded;
         assert!(default_plan(&e, &route()).unwrap().is_empty());
     }

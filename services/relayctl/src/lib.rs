@@ -14,6 +14,10 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The services of a local stack and their admin ports (deploy/local conventions).
 pub const LOCAL_SERVICES: &[(&str, &str)] = &[
+    ("ingest-gumroad", "http://127.0.0.1:9081"),
+    ("ingest-thrivecart", "http://127.0.0.1:9082"),
+    ("ingest-digistore24", "http://127.0.0.1:9083"),
+    ("ingest-shift4shop", "http://127.0.0.1:9084"),
     ("ingest-bmc", "http://127.0.0.1:9085"),
     ("mapper", "http://127.0.0.1:9101"),
     ("writer", "http://127.0.0.1:9102"),

@@ -257,6 +257,21 @@ impl Stack {
         storefront: S,
         secret: &str,
     ) -> (SocketAddr, Running) {
+        let demo = ConnectionConfig {
+            secret: SecretRef::Literal(secret.into()),
+            previous_secret: None,
+            timezone: None,
+        };
+        self.spawn_ingest_with(storefront, demo).await
+    }
+
+    /// Like [`Stack::spawn_ingest`] with the `demo` connection's whole configuration (a
+    /// previous secret during rotation, a time zone).
+    pub async fn spawn_ingest_with<S: relay_ingest::Storefront>(
+        &self,
+        storefront: S,
+        demo: ConnectionConfig,
+    ) -> (SocketAddr, Running) {
         let mut cfg = IngestConfig::for_ports(0, 0);
         cfg.listen = "127.0.0.1:0".parse().unwrap();
         cfg.admin = admin_config();
@@ -265,14 +280,7 @@ impl Stack {
             prefix: Some(self.prefix.clone()),
             ..Default::default()
         };
-        cfg.connections = BTreeMap::from([(
-            Token::parse("demo").unwrap(),
-            ConnectionConfig {
-                secret: SecretRef::Literal(secret.into()),
-                previous_secret: None,
-                timezone: None,
-            },
-        )]);
+        cfg.connections = BTreeMap::from([(Token::parse("demo").unwrap(), demo)]);
         let server = IngestServer::from_config(cfg, storefront, LogControl::unavailable())
             .await
             .unwrap();

@@ -48,3 +48,42 @@ async fn oversized_bodies_get_413_and_probes_405_without_a_probe() {
         .unwrap();
     assert_eq!(head.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raw_keeps_the_query_without_the_secret_token() {
+    let stack = Stack::start().await;
+    let body = donation(12_001, "query@example.com", "Que Ry");
+    let resp = stack
+        .http
+        .post(format!(
+            "http://{}/hooks/demo?event=donation&token=s3cret",
+            stack.ingest_addr
+        ))
+        .header("content-type", "application/json")
+        .header(
+            relay_ingest_bmc::SIGNATURE_HEADER,
+            relay_ingest_bmc::sign(BMC_SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let raw = stack.read(StreamKind::Raw, "raw.>").await;
+    let headers = raw[0].headers.as_ref().unwrap();
+    assert_eq!(
+        headers
+            .get(relay_contracts::headers::RAW_QUERY)
+            .unwrap()
+            .as_str(),
+        "event=donation"
+    );
+    let all: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v:?}\n"))
+        .collect();
+    assert!(
+        !all.contains("s3cret"),
+        "the token never reaches the stream: {all}"
+    );
+}
