@@ -130,6 +130,17 @@ if [ "$DEMO" = 1 ]; then
     echo "    POST /hooks/demo ($email) -> $code $(cat "$STATE/demo-$i.json")"
     [ "$code" = 200 ] || ok=0
   done
+  echo "==> sending an example Gumroad sale (form body, URL token)"
+  gcode=$(curl -sS -o "$STATE/demo-gumroad.json" -w '%{http_code}' -X POST \
+    "http://127.0.0.1:8081/hooks/demo?token=$RELAY_DEMO_SECRET" \
+    -H 'content-type: application/x-www-form-urlencoded' \
+    --data-urlencode "sale_id=demo-sale-$run_id" --data-urlencode "resource_name=sale" \
+    --data-urlencode "email=demo-buyer@example.com" --data-urlencode "full_name=Demo Buyer" \
+    --data-urlencode "price=1500" --data-urlencode "currency=usd" --data-urlencode "product_id=demo-product" \
+    --data-urlencode "product_name=Demo Ebook" --data-urlencode "sale_timestamp=2026-11-23T10:00:00Z" \
+    --data-urlencode "test=true")
+  echo "    POST :8081/hooks/demo (demo-buyer@example.com) -> $gcode $(cat "$STATE/demo-gumroad.json")"
+  [ "$gcode" = 200 ] || ok=0
   echo "==> contacts in the sandbox (location demo-location)"
   found=0
   for _ in $(seq 1 100); do
@@ -138,8 +149,8 @@ if [ "$DEMO" = 1 ]; then
 import json, sys
 cs = json.load(sys.stdin)
 cs = cs.get("contacts", cs) if isinstance(cs, dict) else cs
-want = {"demo-donor-1@example.com", "demo-donor-2@example.com"}
-got = {c.get("email") for c in cs if "donor" in (c.get("tags") or [])}
+want = {("demo-donor-1@example.com", "donor"), ("demo-donor-2@example.com", "donor"), ("demo-buyer@example.com", "gumroad-customer")}
+got = {(c.get("email"), t) for c in cs for t in (c.get("tags") or [])}
 sys.exit(0 if want <= got else 1)' 2>/dev/null; then found=1; break; fi
     sleep 0.2
   done
@@ -150,7 +161,7 @@ cs = cs.get("contacts", cs) if isinstance(cs, dict) else cs
 for c in cs:
     print("    {:<28} {:<10} {:<10} tags={}".format(c.get("email") or "-", c.get("firstName") or "-", c.get("lastName") or "-", ",".join(c.get("tags") or [])))'
   if [ "$found" = 1 ] && [ "$ok" = 1 ]; then
-    echo "==> demo ok: both donors are in the sandbox, tagged donor"
+    echo "==> demo ok: both donors are in the sandbox tagged donor, the Gumroad buyer tagged gumroad-customer"
   else
     echo "==> demo FAILED: see $STATE/logs/" >&2
     [ "$SMOKE" = 1 ] && exit 1
