@@ -15,6 +15,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod ingest;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,15 +33,19 @@ struct Args {
     /// Concurrent publishers / HTTP clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Which benchmark: `pipeline` (BMC through the whole pipeline), `ingest` (every
+    /// storefront's ingest service), or `all`.
+    #[arg(long, default_value = "all")]
+    suite: String,
 }
 
-struct Phase {
+pub(crate) struct Phase {
     name: &'static str,
     per_sec: f64,
     latency: Option<(Duration, Duration)>,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -47,7 +53,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs `n` jobs on `c` workers; returns (elapsed, sorted latencies).
-async fn run_concurrent<F, Fut>(n: usize, c: usize, job: F) -> (Duration, Vec<Duration>)
+pub(crate) async fn run_concurrent<F, Fut>(n: usize, c: usize, job: F) -> (Duration, Vec<Duration>)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -127,11 +133,55 @@ async fn wait_tagged(stack: &Stack, total: usize, since: Instant) -> anyhow::Res
     }
 }
 
+/// Waits until the backlog the ingest benchmark left has been written.
+async fn wait_tagged_count_settled(stack: &Stack) {
+    let mut last = usize::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = stack.sandbox.contacts(LOCATION).len();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let stack = Arc::new(Stack::start_with(StackOptions::unthrottled()).await);
     let (n, c) = (args.n, args.concurrency);
+    if args.suite == "ingest" || args.suite == "all" {
+        // Mapper and writer paused: each ingest service has the cores to itself.
+        let mut mapper = admin_client(stack.mapper.admin).await;
+        let mut writer = admin_client(stack.writer.admin).await;
+        mapper.pause(PauseRequest {}).await?;
+        writer.pause(PauseRequest {}).await?;
+        let rows = ingest::run(stack.clone(), n, c).await?;
+        println!("\nIngest benchmark: {n} signed deliveries per storefront, concurrency {c}; baseline = a RAW-sized and an EVENT-sized JetStream publish-ack per delivery, same concurrency, measured just before\n");
+        println!("| storefront | baseline/s | ingest/s | ratio | p50 | p99 |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, base, ing) in &rows {
+            let (p50, p99) = ing.latency.unwrap_or_default();
+            println!(
+                "| {name} | {:.0} | {:.0} | {:.3} | {:.1} ms | {:.1} ms |",
+                base.per_sec,
+                ing.per_sec,
+                ing.per_sec / base.per_sec,
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
+        mapper.resume(ResumeRequest {}).await?;
+        writer.resume(ResumeRequest {}).await?;
+        if args.suite == "ingest" {
+            return Ok(());
+        }
+        // The pipeline benchmark below counts contacts on top of what this left behind.
+        wait_tagged_count_settled(&stack).await;
+    }
+    let initial = stack.sandbox.contacts(LOCATION).iter().filter(|c| c.tags.iter().any(|t| t == "donor")).count();
+    let initial_all = stack.sandbox.contacts(LOCATION).len();
     let mut phases = Vec::new();
 
     // 1. Baseline: RAW-sized then EVENT-sized publish, each awaiting its ack.
@@ -184,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     mapper.resume(ResumeRequest {}).await?;
     writer.resume(ResumeRequest {}).await?;
-    let drained = wait_tagged(&stack, n, started).await?;
+    let drained = wait_tagged(&stack, initial + n, started).await?;
     phases.push(Phase {
         name: "mapper + writer: backlog → tagged GHL contacts",
         per_sec: n as f64 / drained.as_secs_f64(),
@@ -194,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
     // 4. Everything at once.
     let started = Instant::now();
     post_all(&stack, n, c, 200_000).await;
-    let e2e = wait_tagged(&stack, 2 * n, started).await?;
+    let e2e = wait_tagged(&stack, initial + 2 * n, started).await?;
     phases.push(Phase {
         name: "end to end: delivery → tagged GHL contact",
         per_sec: n as f64 / e2e.as_secs_f64(),
@@ -222,7 +272,7 @@ async fn main() -> anyhow::Result<()> {
             p.per_sec / baseline
         );
     }
-    let contacts = stack.sandbox.contacts(LOCATION).len();
+    let contacts = stack.sandbox.contacts(LOCATION).len() - initial_all;
     println!(
         "\nGHL contacts: {contacts} for {} distinct deliveries (one each, none duplicated)",
         2 * n
