@@ -259,6 +259,14 @@ impl AdminEndpoint {
                 axum::routing::get(move || std::future::ready(metrics.render())),
             );
 
+        // tonic-health reports the overall service SERVING from the start; a probe must not see
+        // that before the service is actually ready.
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        reporter
+            .set_service_status(self.state.service, ServingStatus::NotServing)
+            .await;
         let health_task =
             tokio::spawn(track_health(self.state.clone(), reporter, shutdown.clone()));
         let result = axum::serve(self.listener, router)

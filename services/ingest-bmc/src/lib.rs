@@ -7,11 +7,11 @@ use relay_contracts::event::{Customer, Item, Money, Order, Subscription};
 use relay_contracts::{EventKind, Source};
 use relay_ingest::money::json_to_minor;
 use relay_ingest::{
-    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
-    Verified, VerifyError,
+    ConnectionContext, Delivery, Normalized, ParseError, Storefront, Unverified, Verified,
+    VerifyError,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -22,25 +22,8 @@ pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bmc;
 
-/// `IngestConfig` with BMC's conventional ports (webhooks 8085, admin 9085).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BmcConfig(pub IngestConfig);
-
-impl Default for BmcConfig {
-    fn default() -> Self {
-        Self(IngestConfig::for_ports(8085, 9085))
-    }
-}
-
-impl relay_common::config::ServiceConfig for BmcConfig {
-    fn validate(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Vec<relay_common::config::ConfigIssue> {
-        self.0.validate(env)
-    }
-}
+/// The `ingest-bmc` binary's configuration: [`IngestConfig`] defaulting to ports 8085 (webhooks) and 9085 (admin).
+pub type BmcConfig = relay_ingest::StorefrontConfig<Bmc>;
 
 /// Hex HMAC-SHA256 of `body` with `secret` (what BMC puts in `x-signature-sha256`).
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -52,6 +35,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 impl Storefront for Bmc {
     const SOURCE: Source = Source::Bmc;
+    const PORTS: (u16, u16) = (8085, 9085);
 
     fn verify(
         &self,

@@ -33,11 +33,10 @@ use relay_contracts::event::{Address, Customer, Item, Money, Order, Subscription
 use relay_contracts::{EventId, EventKind, Source};
 use relay_ingest::money::to_minor;
 use relay_ingest::{
-    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
-    Verified, VerifyError, form,
+    ConnectionContext, Delivery, Normalized, ParseError, Storefront, Unverified, Verified,
+    VerifyError, form,
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -51,36 +50,8 @@ pub const OK: &str = "OK";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Digistore24;
 
-/// `IngestConfig` with Digistore24's conventional ports (webhooks 8083, admin 9083).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Digistore24Config(pub IngestConfig);
-
-impl Default for Digistore24Config {
-    fn default() -> Self {
-        Self(IngestConfig::for_ports(8083, 9083))
-    }
-}
-
-impl relay_common::config::ServiceConfig for Digistore24Config {
-    fn validate(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Vec<relay_common::config::ConfigIssue> {
-        let mut issues = self.0.validate(env);
-        for (name, c) in &self.0.connections {
-            if let Some(tz) = &c.timezone
-                && jiff::tz::db().get(tz).is_err()
-            {
-                issues.push(relay_common::config::ConfigIssue::new(
-                    format!("connections.{name}.timezone"),
-                    format!("unknown IANA time zone {tz:?}"),
-                ));
-            }
-        }
-        issues
-    }
-}
+/// The `ingest-digistore24` binary's configuration: [`IngestConfig`] defaulting to ports 8083 (webhooks) and 9083 (admin).
+pub type Digistore24Config = relay_ingest::StorefrontConfig<Digistore24>;
 
 /// Form-encodes `params` and appends their `sha_sign` (what Digistore24 POSTs). For tests,
 /// benchmarks and replaying deliveries.
@@ -103,6 +74,7 @@ fn ok_text() -> Response {
 
 impl Storefront for Digistore24 {
     const SOURCE: Source = Source::Digistore24;
+    const PORTS: (u16, u16) = (8083, 9083);
 
     /// "At least 20 times over the next 10 days" (digistore24.md §1).
     const RETRY_HORIZON: Duration = Duration::from_secs(10 * 24 * 3600);

@@ -25,11 +25,10 @@ use relay_contracts::event::{Address, Customer, Item, Money, Order, Subscription
 use relay_contracts::{EventKind, Source};
 use relay_ingest::form;
 use relay_ingest::{
-    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
-    Verified, VerifyError,
+    ConnectionContext, Delivery, Normalized, ParseError, Storefront, Unverified, Verified,
+    VerifyError,
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -53,28 +52,12 @@ const SUBSCRIPTION_UPDATED_KIND: EventKind = EventKind::SubscriptionUpdated;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gumroad;
 
-/// `IngestConfig` with Gumroad's conventional ports (webhooks 8081, admin 9081).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GumroadConfig(pub IngestConfig);
-
-impl Default for GumroadConfig {
-    fn default() -> Self {
-        Self(IngestConfig::for_ports(8081, 9081))
-    }
-}
-
-impl relay_common::config::ServiceConfig for GumroadConfig {
-    fn validate(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Vec<relay_common::config::ConfigIssue> {
-        self.0.validate(env)
-    }
-}
+/// The `ingest-gumroad` binary's configuration: [`IngestConfig`] defaulting to ports 8081 (webhooks) and 9081 (admin).
+pub type GumroadConfig = relay_ingest::StorefrontConfig<Gumroad>;
 
 impl Storefront for Gumroad {
     const SOURCE: Source = Source::Gumroad;
+    const PORTS: (u16, u16) = (8081, 9081);
 
     /// Gumroad retries only on 499/500/502/503/504, at most three times, 1, 3 and 10 minutes
     /// after each failure: about 14 minutes from the first attempt, rounded up.

@@ -27,11 +27,10 @@ use relay_contracts::event::{Address, Customer, Item, Money, Order};
 use relay_contracts::{EventKind, Source};
 use relay_ingest::money::json_to_minor;
 use relay_ingest::{
-    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
-    Verified, VerifyError,
+    ConnectionContext, Delivery, Normalized, ParseError, Storefront, Unverified, Verified,
+    VerifyError,
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -46,39 +45,12 @@ pub const DEFAULT_CURRENCY: &str = "USD";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Shift4shop;
 
-/// `IngestConfig` with Shift4shop's conventional ports (webhooks 8084, admin 9084).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Shift4shopConfig(pub IngestConfig);
-
-impl Default for Shift4shopConfig {
-    fn default() -> Self {
-        Self(IngestConfig::for_ports(8084, 9084))
-    }
-}
-
-impl relay_common::config::ServiceConfig for Shift4shopConfig {
-    fn validate(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Vec<relay_common::config::ConfigIssue> {
-        let mut issues = self.0.validate(env);
-        for (name, c) in &self.0.connections {
-            if let Some(tz) = &c.timezone
-                && jiff::tz::db().get(tz).is_err()
-            {
-                issues.push(relay_common::config::ConfigIssue::new(
-                    format!("connections.{name}.timezone"),
-                    format!("unknown IANA time zone {tz:?}"),
-                ));
-            }
-        }
-        issues
-    }
-}
+/// The `ingest-shift4shop` binary's configuration: [`IngestConfig`] defaulting to ports 8084 (webhooks) and 9084 (admin).
+pub type Shift4shopConfig = relay_ingest::StorefrontConfig<Shift4shop>;
 
 impl Storefront for Shift4shop {
     const SOURCE: Source = Source::Shift4shop;
+    const PORTS: (u16, u16) = (8084, 9084);
 
     /// Shift4Shop signs nothing: the URL token is the authentication.
     fn verify(

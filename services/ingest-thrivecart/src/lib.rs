@@ -34,11 +34,10 @@ use relay_contracts::{EventKind, Source};
 use relay_ingest::form;
 use relay_ingest::money::to_minor;
 use relay_ingest::{
-    ConnectionContext, Delivery, IngestConfig, Normalized, ParseError, Storefront, Unverified,
-    Verified, VerifyError,
+    ConnectionContext, Delivery, Normalized, ParseError, Storefront, Unverified, Verified,
+    VerifyError,
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -54,28 +53,12 @@ pub const REDACTED: &str = "redacted";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Thrivecart;
 
-/// `IngestConfig` with ThriveCart's conventional ports (webhooks 8082, admin 9082).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ThrivecartConfig(pub IngestConfig);
-
-impl Default for ThrivecartConfig {
-    fn default() -> Self {
-        Self(IngestConfig::for_ports(8082, 9082))
-    }
-}
-
-impl relay_common::config::ServiceConfig for ThrivecartConfig {
-    fn validate(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Vec<relay_common::config::ConfigIssue> {
-        self.0.validate(env)
-    }
-}
+/// The `ingest-thrivecart` binary's configuration: [`IngestConfig`] defaulting to ports 8082 (webhooks) and 9082 (admin).
+pub type ThrivecartConfig = relay_ingest::StorefrontConfig<Thrivecart>;
 
 impl Storefront for Thrivecart {
     const SOURCE: Source = Source::Thrivecart;
+    const PORTS: (u16, u16) = (8082, 9082);
 
     /// ThriveCart documents no retry schedule (integrators report retries on non-2xx): a day,
     /// well inside the streams' dedupe window, so no ledger is needed.

@@ -1,28 +1,10 @@
-use clap::Parser;
-use relay_common::config::{ConfigArgs, load_or_exit, process_env};
-use relay_ingest::IngestServer;
-use relay_ingest_thrivecart::{Thrivecart, ThrivecartConfig};
-
-/// Thrivecart webhook ingest: verifies deliveries and publishes them to JetStream.
-#[derive(Parser)]
-#[command(version)]
-struct Args {
-    #[command(flatten)]
-    config: ConfigArgs,
-}
+//! `relay-ingest-thrivecart`: Thrivecart webhook ingest.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let ThrivecartConfig(cfg) = load_or_exit("relay-ingest-thrivecart", &args.config);
-    let telemetry = relay_common::telemetry::init(
-        &cfg.telemetry,
+    relay_ingest::entry::main(
         "relay-ingest-thrivecart",
-        process_env("RUST_LOG"),
-    )?;
-    let server = IngestServer::from_config(cfg, Thrivecart, telemetry.log_control.clone()).await?;
-    tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "ingest-thrivecart starting");
-    server.run(relay_common::shutdown::on_signal()).await?;
-    telemetry.shutdown();
-    Ok(())
+        relay_ingest_thrivecart::Thrivecart,
+    )
+    .await
 }

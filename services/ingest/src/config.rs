@@ -77,6 +77,14 @@ impl IngestConfig {
             ));
         }
         for (name, c) in &self.connections {
+            if let Some(tz) = &c.timezone
+                && jiff::tz::db().get(tz).is_err()
+            {
+                issues.push(ConfigIssue::new(
+                    format!("connections.{name}.timezone"),
+                    format!("unknown IANA time zone {tz:?}"),
+                ));
+            }
             secret_issue(
                 &format!("connections.{name}.secret"),
                 &c.secret,
@@ -106,5 +114,27 @@ impl ServiceConfig for IngestConfig {
         let mut issues = Vec::new();
         self.validate_into(env, &mut issues);
         issues
+    }
+}
+
+/// [`IngestConfig`] whose defaults carry the storefront's conventional ports: the configuration
+/// type of each `ingest-<source>` binary.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StorefrontConfig<S>(pub IngestConfig, #[serde(skip)] std::marker::PhantomData<S>);
+
+impl<S: crate::Storefront> Default for StorefrontConfig<S> {
+    fn default() -> Self {
+        let (listen, admin) = S::PORTS;
+        Self(
+            IngestConfig::for_ports(listen, admin),
+            std::marker::PhantomData,
+        )
+    }
+}
+
+impl<S: crate::Storefront> ServiceConfig for StorefrontConfig<S> {
+    fn validate(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<ConfigIssue> {
+        self.0.validate(env)
     }
 }

@@ -7,13 +7,14 @@
 
 pub mod config;
 pub mod delivery;
+pub mod entry;
 pub mod error;
 pub mod form;
 pub mod money;
 pub mod server;
 pub mod verify;
 
-pub use config::{ConnectionConfig, IngestConfig};
+pub use config::{ConnectionConfig, IngestConfig, StorefrontConfig};
 pub use delivery::{Delivery, Normalized, Unverified, Verified};
 pub use error::{IngestError, ParseError, VerifyError};
 pub use server::IngestServer;
@@ -35,6 +36,9 @@ pub struct ConnectionContext {
 /// expects to be answered.
 pub trait Storefront: Send + Sync + 'static {
     const SOURCE: Source;
+
+    /// Conventional (webhook, admin) ports of this storefront's service (deploy/local).
+    const PORTS: (u16, u16);
 
     /// How long the storefront keeps retrying one delivery. When this exceeds the streams'
     /// dedupe window, accepted keys are also kept in the ingest ledger (KV) for this long.

@@ -197,3 +197,34 @@ async fn kv_buckets_are_provisioned_in_the_namespace() {
         let _ = &mut status;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_is_not_serving_until_nats_was_reached() {
+    relay_test_support::otlp::init_tracing();
+    let mut cfg = relay_ingest::IngestConfig::for_ports(0, 0);
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.admin = relay_e2e::admin_config();
+    // Nothing listens here: the service starts, keeps trying, and must never claim SERVING.
+    cfg.nats.url = format!("nats://127.0.0.1:{}", relay_test_support::free_port());
+    cfg.nats.connect_timeout = Duration::from_millis(200);
+    let server = relay_ingest::IngestServer::from_config(
+        cfg,
+        relay_ingest_bmc::Bmc,
+        relay_common::telemetry::LogControl::unavailable(),
+    )
+    .await
+    .unwrap();
+    let admin = server.admin_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(server.run(stop.clone()));
+    for _ in 0..10 {
+        assert_eq!(
+            relay_e2e::health(admin).await,
+            Some(false),
+            "SERVING without NATS"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
