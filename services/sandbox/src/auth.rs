@@ -1,5 +1,5 @@
-//! Who is calling: the bearer token (a private integration token mapped to one location) and
-//! the `Version` header (README §2, §3).
+//! Who is calling: the bearer token (a private integration token mapped to one location, or an
+//! OAuth access token issued for one) and the `Version` header (README §2, §3).
 //!
 //! GHL's docs declare both headers required but not what a request without them gets. Live
 //! probes by integrators report 401 `"version header was not found."` without `Version` and 401
@@ -11,8 +11,11 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 
+use time::OffsetDateTime;
+
 use crate::config::RateLimitConfig;
 use crate::error::Error;
+use crate::oauth::AccessRefusal;
 use crate::store::Store;
 
 /// The `Version` values the sandbox accepts on Contacts routes.
@@ -29,13 +32,18 @@ pub enum TokenKind {
     Invalid,
     /// A sub-account private integration token.
     PrivateIntegration,
+    /// An OAuth access token (Location).
+    OAuth,
+    /// An OAuth access token that has expired (or was forced to).
+    Expired,
 }
 
 /// An authenticated caller: its token and the one location the token reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Caller {
-    /// The bearer token.
-    pub(crate) token: String,
+    /// What rate limits are keyed by with the location: the app (`app:<client id>`) for OAuth
+    /// tokens, the token itself for private integration tokens.
+    pub(crate) rate_key: String,
     /// The location the token belongs to.
     pub(crate) location_id: String,
     /// The credential's kind.
@@ -49,19 +57,42 @@ pub(crate) struct Caller {
 pub(crate) fn authenticate(
     store: &Store,
     headers: &HeaderMap,
+    now: OffsetDateTime,
 ) -> Result<Caller, (Error, TokenKind)> {
     let Some(token) = bearer(headers) else {
         return Err((Error::InvalidToken, TokenKind::None));
     };
-    match store.location_for_token(token) {
-        Some(location) => Ok(Caller {
-            token: token.to_owned(),
+    if let Some(location) = store.location_for_pit(token) {
+        return Ok(Caller {
+            rate_key: token.to_owned(),
             location_id: location.id().to_owned(),
             kind: TokenKind::PrivateIntegration,
             rate_limit: location.rate_limit().cloned(),
-        }),
-        None => Err((Error::InvalidToken, TokenKind::Invalid)),
+        });
     }
+    match store.oauth.check(token, now) {
+        Ok(grant) => match store.location(&grant.location_id) {
+            Some(location) => Ok(Caller {
+                rate_key: format!("app:{}", grant.client_id),
+                location_id: grant.location_id,
+                kind: TokenKind::OAuth,
+                rate_limit: location.rate_limit().cloned(),
+            }),
+            None => Err((Error::InvalidToken, TokenKind::Invalid)),
+        },
+        Err(AccessRefusal::Expired) => Err((Error::ExpiredToken, TokenKind::Expired)),
+        Err(AccessRefusal::Unknown) => Err((Error::InvalidToken, TokenKind::Invalid)),
+    }
+}
+
+/// The location a bearer token points at, valid or not (to match per-location faults before
+/// authentication runs).
+pub(crate) fn token_location<'a>(store: &'a Store, headers: &HeaderMap) -> Option<&'a str> {
+    let token = bearer(headers)?;
+    store
+        .location_for_pit(token)
+        .map(|l| l.id())
+        .or_else(|| store.oauth.location_of(token))
 }
 
 /// Checks the `Version` header.
@@ -76,7 +107,7 @@ pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), Error> {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
@@ -100,17 +131,26 @@ mod tests {
 
     #[test]
     fn bearer_tokens_map_to_their_location() {
-        let store = Store::new(true);
+        let now = OffsetDateTime::now_utc();
+        let store = Store::new(true, std::time::Duration::ZERO, now);
         let caller = authenticate(
             &store,
             &headers(&[("authorization", "bearer pit-relay-demo")]),
+            now,
         )
         .unwrap();
         assert_eq!(caller.location_id, DEMO_LOCATION_ID);
-        assert_eq!(caller.token, DEMO_TOKEN);
+        assert_eq!(caller.rate_key, DEMO_TOKEN);
         assert_eq!(caller.kind, TokenKind::PrivateIntegration);
+        assert_eq!(
+            token_location(
+                &store,
+                &headers(&[("authorization", "Bearer pit-relay-demo")])
+            ),
+            Some(DEMO_LOCATION_ID)
+        );
 
-        let err = |h: HeaderMap| authenticate(&store, &h).unwrap_err();
+        let err = |h: HeaderMap| authenticate(&store, &h, now).unwrap_err();
         assert_eq!(err(headers(&[])), (Error::InvalidToken, TokenKind::None));
         assert_eq!(
             err(headers(&[("authorization", "Basic abc")])),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use relay_common::config::{ConfigIssue, ServiceConfig, TelemetryConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::ClockMode;
+
 /// Everything `relay-sandbox` can be told.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,7 +25,19 @@ pub struct SandboxConfig {
     #[serde(with = "humantime_serde")]
     pub latency: Duration,
     /// How many requests `/_sandbox/requests` remembers; the oldest are dropped first.
+    /// Per-endpoint counts (`/_sandbox/requests/counts`) are kept for every request.
     pub request_log_capacity: usize,
+    /// How long a created, updated or deleted contact takes to show in search results
+    /// (`POST /contacts/search`, `GET /contacts/`, `GET /contacts/business/{id}`). GHL warns
+    /// that updates "may take a few seconds"; 0 makes search read-after-write.
+    #[serde(with = "humantime_serde")]
+    pub search_index_lag: Duration,
+    /// OAuth token and code lifetimes.
+    pub oauth: OAuthConfig,
+    /// `system` (real time) or `frozen` (moves only through `POST /_sandbox/clock`).
+    pub clock: ClockMode,
+    /// Seed of the generator behind probabilistic faults, so a run can be repeated.
+    pub fault_seed: u64,
 }
 
 impl Default for SandboxConfig {
@@ -35,6 +49,10 @@ impl Default for SandboxConfig {
             seed_demo: true,
             latency: Duration::ZERO,
             request_log_capacity: 10_000,
+            search_index_lag: Duration::ZERO,
+            oauth: OAuthConfig::default(),
+            clock: ClockMode::System,
+            fault_seed: 0x5eed_cafe,
         }
     }
 }
@@ -54,6 +72,7 @@ impl ServiceConfig for SandboxConfig {
         let mut issues = Vec::new();
         self.telemetry.validate(&mut issues);
         self.rate_limit.validate("rate_limit", &mut issues);
+        self.oauth.validate("oauth", &mut issues);
         if self.request_log_capacity == 0 {
             issues.push(ConfigIssue::new(
                 "request_log_capacity",
@@ -64,8 +83,64 @@ impl ServiceConfig for SandboxConfig {
     }
 }
 
+/// OAuth lifetimes (GHL docs: access token one day, `expires_in` 86399; refresh token one year).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Lifetime of an access token (`expires_in`).
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token that is not used.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of an authorization code.
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(86_399),
+            refresh_token_ttl: Duration::from_secs(365 * 86_400),
+            code_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+impl OAuthConfig {
+    /// Adds an issue under `key` for each invalid value.
+    pub fn validate(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
+        for (name, d) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("code_ttl", self.code_ttl),
+        ] {
+            if d < Duration::from_secs(1) {
+                issues.push(ConfigIssue::new(
+                    format!("{key}.{name}"),
+                    "must be at least 1s",
+                ));
+            }
+        }
+    }
+}
+
+/// How the burst budget is counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitAlgorithm {
+    /// At most `burst_max` accepted requests in any `burst_interval` (a log of instants): the
+    /// strictest reading of "100 per 10 seconds".
+    #[default]
+    SlidingWindow,
+    /// At most `burst_max` accepted requests per fixed window of `burst_interval`, windows
+    /// aligned on the sandbox's start: a client may get two budgets around a boundary.
+    FixedWindow,
+}
+
 /// GHL's published limits (README §4): a burst budget per interval and a daily budget, each per
-/// (token, location).
+/// (app or token, location).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -76,6 +151,8 @@ pub struct RateLimitConfig {
     pub burst_interval: Duration,
     /// Requests allowed per UTC day (`X-RateLimit-Limit-Daily`).
     pub daily_max: u32,
+    /// How the burst window is counted.
+    pub algorithm: RateLimitAlgorithm,
 }
 
 impl Default for RateLimitConfig {
@@ -84,6 +161,7 @@ impl Default for RateLimitConfig {
             burst_max: 100,
             burst_interval: Duration::from_secs(10),
             daily_max: 200_000,
+            algorithm: RateLimitAlgorithm::SlidingWindow,
         }
     }
 }
@@ -155,11 +233,18 @@ mod tests {
 
     #[test]
     fn durations_are_humantime() {
-        let cfg: SandboxConfig = serde_json::from_value(
-            serde_json::json!({"rate_limit": {"burst_interval": "250ms"}, "latency": "5ms"}),
-        )
+        let cfg: SandboxConfig = serde_json::from_value(serde_json::json!({
+            "rate_limit": {"burst_interval": "250ms", "algorithm": "fixed_window"},
+            "latency": "5ms", "search_index_lag": "2s", "clock": "frozen",
+            "oauth": {"access_token_ttl": "1h"}
+        }))
         .unwrap();
         assert_eq!(cfg.rate_limit.burst_interval, Duration::from_millis(250));
+        assert_eq!(cfg.rate_limit.algorithm, RateLimitAlgorithm::FixedWindow);
+        assert_eq!(cfg.search_index_lag, Duration::from_secs(2));
+        assert_eq!(cfg.clock, ClockMode::Frozen);
+        assert_eq!(cfg.oauth.access_token_ttl, Duration::from_secs(3600));
+        assert_eq!(cfg.oauth.code_ttl, Duration::from_secs(600));
         assert_eq!(cfg.latency, Duration::from_millis(5));
         assert_eq!(cfg.rate_limit.burst_max, 100);
     }

@@ -14,6 +14,8 @@ const DEFAULT_CONTACT_TYPE: &str = "lead";
 #[derive(Clone, Debug)]
 pub(crate) struct Contact {
     pub(crate) id: String,
+    /// Creation sequence within the sandbox: matching prefers the oldest contact.
+    pub(crate) seq: u64,
     pub(crate) location_id: String,
     pub(crate) first_name: Option<String>,
     pub(crate) last_name: Option<String>,
@@ -40,15 +42,20 @@ pub(crate) struct Contact {
     pub(crate) tags: Vec<String>,
     /// `(custom field id, value)`, in the order they were first set.
     pub(crate) custom_fields: Vec<(String, Value)>,
+    /// Follower user ids, in the order they were added.
+    pub(crate) followers: Vec<String>,
+    /// The business the contact belongs to (`POST /contacts/bulk/business`).
+    pub(crate) business_id: Option<String>,
     pub(crate) date_added: OffsetDateTime,
     pub(crate) date_updated: OffsetDateTime,
 }
 
 impl Contact {
     /// An empty contact.
-    pub(crate) fn new(id: String, location_id: String, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(id: String, seq: u64, location_id: String, now: OffsetDateTime) -> Self {
         Self {
             id,
+            seq,
             location_id,
             first_name: None,
             last_name: None,
@@ -72,6 +79,8 @@ impl Contact {
             inbound_dnd_settings: None,
             tags: Vec::new(),
             custom_fields: Vec::new(),
+            followers: Vec::new(),
+            business_id: None,
             date_added: now,
             date_updated: now,
         }
@@ -216,10 +225,154 @@ impl Contact {
                     value: value.clone(),
                 })
                 .collect(),
+            business_id: self.business_id.clone(),
+            followers: self.followers.clone(),
             date_added: iso_millis(self.date_added),
             date_updated: iso_millis(self.date_updated),
         }
     }
+
+    /// The shape search results and contact lists carry (the initial spec's `Contact` with
+    /// `searchAfter`, plus the names clients read): no `dndSettings` (issue #43), `address`
+    /// rather than `address1`.
+    pub(crate) fn search_view(&self, search_after: Option<Vec<Value>>) -> SearchContactView {
+        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
+        SearchContactView {
+            id: self.id.clone(),
+            location_id: self.location_id.clone(),
+            contact_name: self.display_name(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            first_name_lower_case: lower(&self.first_name),
+            last_name_lower_case: lower(&self.last_name),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            company_name: self.company_name.clone(),
+            address: self.address1.clone(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+            country: self.country.clone(),
+            postal_code: self.postal_code.clone(),
+            timezone: self.timezone.clone(),
+            website: self.website.clone(),
+            source: self.source.clone(),
+            assigned_to: self.assigned_to.clone(),
+            date_of_birth: self
+                .date_of_birth
+                .map(|d| format!("{}T00:00:00.000Z", iso_date(d))),
+            contact_type: DEFAULT_CONTACT_TYPE.to_owned(),
+            dnd: self.dnd,
+            tags: self.tags.clone(),
+            custom_fields: self
+                .custom_fields
+                .iter()
+                .map(|(id, value)| CustomFieldValue {
+                    id: id.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            additional_emails: Vec::new(),
+            additional_phones: Vec::new(),
+            attributions: Vec::new(),
+            followers: self.followers.clone(),
+            business_id: self.business_id.clone(),
+            date_added: iso_millis(self.date_added),
+            date_updated: iso_millis(self.date_updated),
+            search_after,
+        }
+    }
+}
+
+/// A contact in search results, the deprecated list and contacts by business
+/// (`ContactsSearchSchema`, extended with what GHL returns and clients read).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchContactView {
+    /// Contact id.
+    pub id: String,
+    /// Owning location.
+    pub location_id: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    /// First name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// First name, lower-cased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name_lower_case: Option<String>,
+    /// Last name, lower-cased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name_lower_case: Option<String>,
+    /// Email as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// E.164 phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Company name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// Street address (`address1` on the contact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// City.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Country code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Postal code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// IANA time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Website.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Assigned user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+    /// ISO midnight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    /// `lead`.
+    #[serde(rename = "type")]
+    pub contact_type: String,
+    /// Master do-not-disturb.
+    pub dnd: bool,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Custom field values by id.
+    pub custom_fields: Vec<CustomFieldValue>,
+    /// Always empty: the API cannot write them.
+    pub additional_emails: Vec<Value>,
+    /// Always empty: the API cannot write them.
+    pub additional_phones: Vec<Value>,
+    /// Attribution sources (always empty in the sandbox).
+    pub attributions: Vec<Value>,
+    /// Follower user ids.
+    pub followers: Vec<String>,
+    /// Business id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<String>,
+    /// ISO 8601 with milliseconds.
+    pub date_added: String,
+    /// ISO 8601 with milliseconds.
+    pub date_updated: String,
+    /// Search cursor: the sort values then the id (search results only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_after: Option<Vec<Value>>,
 }
 
 /// A contact as GHL returns it from get, update and upsert (`GetContectByIdSchema`), and as the
@@ -309,6 +462,11 @@ pub struct ContactView {
     pub tags: Vec<String>,
     /// Custom field values by id (reads never carry the key).
     pub custom_fields: Vec<CustomFieldValue>,
+    /// The business the contact belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<String>,
+    /// Follower user ids (observed on reads; not in the spec schema).
+    pub followers: Vec<String>,
     /// ISO 8601 with milliseconds, UTC.
     pub date_added: String,
     /// ISO 8601 with milliseconds, UTC.
@@ -491,7 +649,7 @@ mod tests {
     #[test]
     fn view_has_ghl_field_names_and_omits_unset_fields() {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_704_449_472_345_000_000).unwrap();
-        let mut c = Contact::new("c1".into(), "loc".into(), t);
+        let mut c = Contact::new("c1".into(), 1, "loc".into(), t);
         c.first_name = Some("Jo".into());
         c.last_name = Some("Doe".into());
         c.email = Some("Jo@Example.com".into());
@@ -506,7 +664,7 @@ mod tests {
                 "firstNameLowerCase": "jo", "lastNameLowerCase": "doe", "fullNameLowerCase": "jo doe",
                 "email": "Jo@Example.com", "emailLowerCase": "jo@example.com",
                 "dateOfBirth": "1990-09-25T00:00:00.000Z", "dnd": false, "type": "lead",
-                "tags": ["vip"], "customFields": [{"id": "cf1", "value": "x"}],
+                "tags": ["vip"], "customFields": [{"id": "cf1", "value": "x"}], "followers": [],
                 "dateAdded": "2024-01-05T10:11:12.345Z", "dateUpdated": "2024-01-05T10:11:12.345Z"
             })
         );
@@ -517,7 +675,7 @@ mod tests {
     #[test]
     fn custom_fields_update_in_place_and_clear() {
         let now = OffsetDateTime::UNIX_EPOCH;
-        let mut c = Contact::new("c1".into(), "loc".into(), now);
+        let mut c = Contact::new("c1".into(), 1, "loc".into(), now);
         c.apply(
             ContactPatch::default(),
             vec![("a".into(), json!("1")), ("b".into(), json!(2))],

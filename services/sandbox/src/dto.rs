@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 use time::Date;
+use time::format_description::well_known::Rfc3339;
 
 use crate::contact::{normalize_phone, normalize_tags, parse_date_of_birth};
 use crate::error::{Error, Result};
@@ -230,6 +231,336 @@ pub(crate) fn tags_body(bytes: &[u8]) -> Result<Vec<String>> {
         Some(tags) if errors.is_empty() => Ok(tags),
         _ => Err(Error::Validation(errors)),
     }
+}
+
+/// A JSON object body being checked field by field: each accessor takes its field out and
+/// records class-validator style messages; [`Fields::finish`] reports what is left as
+/// `property X should not exist` and answers every message at once (422).
+#[derive(Debug)]
+pub(crate) struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<String>,
+}
+
+impl Fields {
+    /// Reads a JSON object body (empty = `{}`).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
+        Ok(Self::from_map(parse_object(bytes)?))
+    }
+
+    /// Wraps an already parsed object.
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
+        Self {
+            map,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds a message.
+    pub(crate) fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
+    }
+
+    fn take(&mut self, key: &str, required: bool, missing: &[&str]) -> Option<Value> {
+        match self.map.remove(key) {
+            None | Some(Value::Null) if required => {
+                for m in missing {
+                    self.errors.push(format!("{key} {m}"));
+                }
+                None
+            }
+            None => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// Takes a field as it is, unchecked.
+    pub(crate) fn take_raw(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key)
+    }
+
+    /// A string field; `Patch::Clear` for `null`.
+    pub(crate) fn string(&mut self, key: &str, required: bool) -> Patch<String> {
+        match self.take(key, required, &["should not be empty", "must be a string"]) {
+            None => Patch::Keep,
+            Some(Value::Null) => Patch::Clear,
+            Some(Value::String(s)) if required && s.is_empty() => {
+                self.errors.push(format!("{key} should not be empty"));
+                Patch::Keep
+            }
+            Some(Value::String(s)) => Patch::Set(s),
+            Some(_) => {
+                self.errors.push(format!("{key} must be a string"));
+                Patch::Keep
+            }
+        }
+    }
+
+    /// A boolean field.
+    pub(crate) fn boolean(&mut self, key: &str, required: bool) -> Option<bool> {
+        match self.take(key, required, &["must be a boolean value"]) {
+            Some(Value::Bool(b)) => Some(b),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors.push(format!("{key} must be a boolean value"));
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer field.
+    pub(crate) fn integer(&mut self, key: &str, required: bool) -> Option<u32> {
+        match self.take(
+            key,
+            required,
+            &["must be a number conforming to the specified constraints"],
+        ) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => Some(n),
+                None => {
+                    self.errors.push(format!(
+                        "{key} must be a number conforming to the specified constraints"
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    /// An array-of-strings field (values kept as given).
+    pub(crate) fn strings(&mut self, key: &str, required: bool) -> Option<Vec<String>> {
+        match self.take(key, required, &["must be an array"]) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        _ => {
+                            self.errors
+                                .push(format!("each value in {key} must be a string"));
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Some(_) => {
+                self.errors.push(format!("{key} must be an array"));
+                None
+            }
+        }
+    }
+
+    /// An ISO 8601 date-time field, normalised to milliseconds UTC.
+    pub(crate) fn date_time(&mut self, key: &str, required: bool) -> Option<String> {
+        match self.string(key, required) {
+            Patch::Set(s) => match time::OffsetDateTime::parse(&s, &Rfc3339) {
+                Ok(t) => Some(crate::contact::iso_millis(t)),
+                Err(_) => {
+                    self.errors
+                        .push(format!("{key} must be a valid ISO 8601 date string"));
+                    None
+                }
+            },
+            Patch::Clear | Patch::Keep => None,
+        }
+    }
+
+    /// Reports unknown properties and collected messages.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let leftovers: Vec<String> = self.map.keys().cloned().collect();
+        for key in leftovers {
+            self.errors.push(format!("property {key} should not exist"));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
+
+/// A task body (`CreateTaskParams`, `UpdateTaskBody`, `UpdateTaskStatusParams`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct TaskInput {
+    pub(crate) title: Option<String>,
+    pub(crate) body: Patch<String>,
+    pub(crate) due_date: Option<String>,
+    pub(crate) completed: Option<bool>,
+    pub(crate) assigned_to: Patch<String>,
+}
+
+/// Which task DTO a body is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskDto {
+    /// `POST .../tasks`: `title`, `dueDate`, `completed` required.
+    Create,
+    /// `PUT .../tasks/{id}`: everything optional.
+    Update,
+    /// `PUT .../tasks/{id}/completed`: only `completed`, required.
+    Completed,
+}
+
+impl TaskInput {
+    /// Writes the given fields into `task`.
+    pub(crate) fn apply(self, task: &mut crate::entities::Task) {
+        if let Some(t) = self.title {
+            task.title = t;
+        }
+        self.body.apply(&mut task.body);
+        if let Some(d) = self.due_date {
+            task.due_date = d;
+        }
+        if let Some(c) = self.completed {
+            task.completed = c;
+        }
+        self.assigned_to.apply(&mut task.assigned_to);
+    }
+}
+
+/// Parses a task body against `dto`.
+pub(crate) fn task_body(bytes: &[u8], dto: TaskDto) -> Result<TaskInput> {
+    let mut f = Fields::parse(bytes)?;
+    let create = dto == TaskDto::Create;
+    let input = if dto == TaskDto::Completed {
+        TaskInput {
+            completed: f.boolean("completed", true),
+            ..TaskInput::default()
+        }
+    } else {
+        TaskInput {
+            title: f.string("title", create).as_set().cloned(),
+            body: f.string("body", false),
+            due_date: f.date_time("dueDate", create),
+            completed: f.boolean("completed", create),
+            assigned_to: f.string("assignedTo", false),
+        }
+    };
+    f.finish()?;
+    Ok(input)
+}
+
+/// A note body (`NotesDTO`, `UpdateNoteDTO`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct NoteInput {
+    pub(crate) body: Option<String>,
+    pub(crate) user_id: Patch<String>,
+    pub(crate) title: Patch<String>,
+    pub(crate) color: Patch<String>,
+    pub(crate) pinned: Option<bool>,
+}
+
+impl NoteInput {
+    /// Writes the given fields into `note`.
+    pub(crate) fn apply(self, note: &mut crate::entities::Note) {
+        if let Some(b) = self.body {
+            note.body = b;
+        }
+        self.user_id.apply(&mut note.user_id);
+        self.title.apply(&mut note.title);
+        self.color.apply(&mut note.color);
+        if let Some(p) = self.pinned {
+            note.pinned = p;
+        }
+    }
+}
+
+/// Parses a note body; `body` is required on create.
+pub(crate) fn note_body(bytes: &[u8], create: bool) -> Result<NoteInput> {
+    let mut f = Fields::parse(bytes)?;
+    let input = NoteInput {
+        body: f.string("body", create).as_set().cloned(),
+        user_id: f.string("userId", false),
+        title: f.string("title", false),
+        color: f.string("color", false),
+        pinned: f.boolean("pinned", false),
+    };
+    f.finish()?;
+    Ok(input)
+}
+
+/// Parses `FollowersDTO` (`{followers: string[]}`, required).
+pub(crate) fn followers_body(bytes: &[u8]) -> Result<Vec<String>> {
+    let mut f = Fields::parse(bytes)?;
+    let followers = f.strings("followers", true);
+    f.finish()?;
+    Ok(followers.unwrap_or_default())
+}
+
+/// `POST /contacts/bulk/tags/update/{type}` (`UpdateTagsDTO`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct BulkTags {
+    pub(crate) location_id: String,
+    pub(crate) contacts: Vec<String>,
+    /// Normalised like contact tags.
+    pub(crate) tags: Vec<String>,
+    pub(crate) remove_all_tags: bool,
+}
+
+/// Parses `UpdateTagsDTO`; `removeAllTags` only goes with `remove`.
+pub(crate) fn bulk_tags_body(bytes: &[u8], add: bool) -> Result<BulkTags> {
+    let mut f = Fields::parse(bytes)?;
+    let location_id = f
+        .string("locationId", true)
+        .as_set()
+        .cloned()
+        .unwrap_or_default();
+    let contacts = f.strings("contacts", true).unwrap_or_default();
+    let tags = f.strings("tags", true).unwrap_or_default();
+    let remove_all_tags = f.boolean("removeAllTags", false).unwrap_or(false);
+    if add && remove_all_tags {
+        f.error("removeAllTags can only be used with type remove");
+    }
+    f.finish()?;
+    Ok(BulkTags {
+        location_id,
+        contacts,
+        tags: normalize_tags(tags.iter().map(String::as_str)),
+        remove_all_tags,
+    })
+}
+
+/// `POST /contacts/bulk/business` (`ContactsBusinessUpdate`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct BulkBusiness {
+    pub(crate) location_id: String,
+    pub(crate) ids: Vec<String>,
+    /// `None` detaches the contacts.
+    pub(crate) business_id: Option<String>,
+}
+
+/// Parses `ContactsBusinessUpdate`: `businessId` is required but may be `null`.
+pub(crate) fn bulk_business_body(bytes: &[u8]) -> Result<BulkBusiness> {
+    let mut f = Fields::parse(bytes)?;
+    let location_id = f
+        .string("locationId", true)
+        .as_set()
+        .cloned()
+        .unwrap_or_default();
+    let ids = f.strings("ids", true).unwrap_or_default();
+    for (i, id) in ids.iter().enumerate() {
+        if id.chars().count() > 50 {
+            f.error(format!(
+                "ids.{i} must be shorter than or equal to 50 characters"
+            ));
+        }
+    }
+    let present = f.map.contains_key("businessId");
+    let business_id = match f.string("businessId", false) {
+        Patch::Set(s) => Some(s),
+        Patch::Clear | Patch::Keep => None,
+    };
+    if !present {
+        f.error("businessId must be a string");
+    }
+    f.finish()?;
+    Ok(BulkBusiness {
+        location_id,
+        ids,
+        business_id,
+    })
 }
 
 fn string(errors: &mut Vec<String>, key: &str, value: Value) -> Patch<String> {
@@ -622,6 +953,57 @@ mod tests {
         assert_eq!(
             tags_body(br#"{"tags":[],"x":1}"#).unwrap_err(),
             Error::Validation(vec!["property x should not exist".into()])
+        );
+    }
+
+    #[test]
+    fn task_and_note_bodies() {
+        let t = task_body(
+            br#"{"title":"Call","dueDate":"2020-10-25T11:00:00Z","completed":false,"body":"hi"}"#,
+            TaskDto::Create,
+        )
+        .unwrap();
+        assert_eq!(t.due_date.as_deref(), Some("2020-10-25T11:00:00.000Z"));
+        let mut m = match task_body(br#"{"dueDate":"tomorrow","x":1}"#, TaskDto::Create) {
+            Err(Error::Validation(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        m.sort();
+        assert_eq!(
+            m,
+            [
+                "completed must be a boolean value",
+                "dueDate must be a valid ISO 8601 date string",
+                "property x should not exist",
+                "title must be a string",
+                "title should not be empty",
+            ]
+        );
+        assert!(task_body(br#"{"title":"x"}"#, TaskDto::Completed).is_err());
+        assert_eq!(
+            task_body(br#"{"completed":true}"#, TaskDto::Completed)
+                .unwrap()
+                .completed,
+            Some(true)
+        );
+        assert!(note_body(b"{}", true).is_err());
+        assert!(note_body(b"{}", false).is_ok());
+    }
+
+    #[test]
+    fn bulk_bodies() {
+        let b = bulk_business_body(br#"{"locationId":"l","ids":["a"],"businessId":null}"#).unwrap();
+        assert_eq!(b.business_id, None);
+        assert!(bulk_business_body(br#"{"locationId":"l","ids":["a"]}"#).is_err());
+        let t =
+            bulk_tags_body(br#"{"locationId":"l","contacts":["a"],"tags":["X"]}"#, true).unwrap();
+        assert_eq!(t.tags, ["x"]);
+        assert!(
+            bulk_tags_body(
+                br#"{"locationId":"l","contacts":[],"tags":[],"removeAllTags":true}"#,
+                true
+            )
+            .is_err()
         );
     }
 

@@ -43,6 +43,11 @@ pub enum Error {
         matching_field: MatchField,
     },
 
+    /// An OAuth access token that expired (by time or forced through the control API): 401
+    /// `{"statusCode":401,"message":"Invalid JWT"}` (observed, highlevel-api-docs issue #213).
+    #[error("the access token has expired")]
+    ExpiredToken,
+
     /// The token belongs to another location: 403 (observed, n8n issue #11353).
     #[error("the token does not have access to this location")]
     Forbidden,
@@ -55,6 +60,10 @@ pub enum Error {
         /// Overrides the default message for that status.
         message: Option<String>,
     },
+
+    /// `POST /oauth/token` with an unknown client id or a wrong secret: 401.
+    #[error("invalid client credentials")]
+    InvalidClient,
 
     /// Missing, malformed or unknown bearer token: 401 (spec `UnauthorizedDTO`).
     #[error("invalid token")]
@@ -97,6 +106,17 @@ pub enum Error {
         path: String,
     },
 
+    /// A Shift4Shop REST error: its status and `[{"Key": key, "Message": message}]`.
+    #[error("shift4shop {status}: {message}")]
+    Shift4Shop {
+        /// HTTP status.
+        status: StatusCode,
+        /// The `Key` of the error record (`Error`, or the field at fault).
+        key: String,
+        /// The `Message`.
+        message: String,
+    },
+
     /// A business rule answered with 422 and a string message, e.g. create without any of
     /// email, phone, firstName, lastName (observed).
     #[error("unprocessable: {0}")]
@@ -118,9 +138,12 @@ impl Error {
             | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Injected { status, .. } => *status,
-            Self::InvalidToken | Self::InvalidVersion | Self::MissingVersion => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::ExpiredToken
+            | Self::InvalidClient
+            | Self::InvalidToken
+            | Self::InvalidVersion
+            | Self::MissingVersion => StatusCode::UNAUTHORIZED,
+            Self::Shift4Shop { status, .. } => *status,
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -152,7 +175,9 @@ impl Error {
                 "message": "The token does not have access to this location.",
                 "error": "Forbidden",
             }),
+            Self::ExpiredToken => json!({ "statusCode": status, "message": "Invalid JWT" }),
             Self::Injected { status, message } => injected_body(*status, message.as_deref()),
+            Self::InvalidClient => unauthorized("Invalid client credentials"),
             Self::InvalidToken => unauthorized("Invalid token: access token is invalid"),
             Self::InvalidVersion => unauthorized("version header is invalid"),
             Self::MissingVersion => unauthorized("version header was not found."),
@@ -168,6 +193,7 @@ impl Error {
                 "message": format!("Cannot {method} {path}"),
                 "error": "Not Found",
             }),
+            Self::Shift4Shop { key, message, .. } => json!([{ "Key": key, "Message": message }]),
             Self::Unprocessable(m) => json!({
                 "statusCode": status,
                 "message": m,

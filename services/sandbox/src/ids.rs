@@ -27,6 +27,32 @@ pub(crate) fn derived_id(parts: &[&str]) -> String {
     encode(hash)
 }
 
+/// A fresh 24-character lower-case hex id, like GHL's business ids (Mongo object ids).
+pub(crate) fn hex24() -> String {
+    let n = u128::from(ulid::Ulid::new());
+    format!("{:024x}", n & ((1u128 << 96) - 1))
+}
+
+/// A stable UUID-shaped id, like GHL's workflow ids (`78559bb3-b920-461e-b010-7b2a2816d2a9`),
+/// derived from `parts`.
+pub(crate) fn derived_uuid(parts: &[&str]) -> String {
+    let h = derived_id(parts);
+    let hex: String = h.bytes().map(|b| format!("{:x}", b % 16)).collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &format!("{hex}{hex}")[20..32]
+    )
+}
+
+/// A fresh opaque secret (tokens, codes), `prefix` followed by 40 alphanumerics.
+pub(crate) fn secret(prefix: &str) -> String {
+    format!("{prefix}{}{}", random_id(), random_id())
+}
+
 fn encode(mut n: u128) -> String {
     let mut out = [0u8; ID_LEN];
     for slot in out.iter_mut().rev() {
@@ -37,7 +63,6 @@ fn encode(mut n: u128) -> String {
 }
 
 /// Whether `s` looks like a GHL id (20 ASCII alphanumerics).
-#[cfg(test)]
 pub(crate) fn is_ghl_id(s: &str) -> bool {
     s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
@@ -51,6 +76,21 @@ mod tests {
         let ids: std::collections::HashSet<String> = (0..1000).map(|_| random_id()).collect();
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|id| is_ghl_id(id)), "{ids:?}");
+    }
+
+    #[test]
+    fn other_id_shapes() {
+        let h = hex24();
+        assert!(
+            h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{h}"
+        );
+        for u in [derived_uuid(&["x"]), derived_uuid(&["a", "b"])] {
+            let lens: Vec<usize> = u.split('-').map(str::len).collect();
+            assert_eq!(lens, [8, 4, 4, 4, 12], "{u}");
+        }
+        assert_eq!(derived_uuid(&["a"]), derived_uuid(&["a"]));
+        assert!(secret("rt-").starts_with("rt-") && secret("").len() == 40);
     }
 
     #[test]

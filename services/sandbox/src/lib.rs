@@ -1,34 +1,80 @@
 //! `relay-sandbox`: a HighLevel (LeadConnector) API v2 simulator, faithful enough that a client
-//! passing against it passes against GHL. It is the local stack's default target and the oracle
-//! of end-to-end tests.
+//! passing against it passes against GHL, plus Shift4Shop's REST customers API. It is the local
+//! stack's default target and the oracle of end-to-end tests; it starts in milliseconds and
+//! keeps everything in memory.
 //!
-//! What it simulates today (the foundation; more Contacts operations, OAuth and search follow):
+//! # What it simulates
 //!
-//! - `POST /contacts/upsert`, `POST /contacts/`, `GET|PUT /contacts/{contactId}`,
-//!   `GET /contacts/search/duplicate`, `POST|DELETE /contacts/{contactId}/tags`, with GHL's DTO
-//!   whitelists (422 `"property X should not exist"`), duplicate rules and read shapes;
-//! - private integration tokens mapped to one location, the `Version` header, 403 across
-//!   locations;
-//! - rate limits per (token, location) with the five `X-RateLimit-*` headers and 429s;
-//! - injected faults (status and/or delay), a request log, per-location settings and custom
-//!   fields, all steerable through `/_sandbox/` endpoints or [`SandboxState`].
+//! - **Contacts, all 32 operations of `apps/contacts.json`**: create (201), get, update
+//!   (`succeded`), delete, upsert (200 with `new`), duplicate search, search (filters, groups,
+//!   sort, `page` and `searchAfter` paging, free text), contacts by business, the deprecated
+//!   `GET /contacts/` (keyset paging by `meta.startAfter`/`startAfterId`), tasks, notes,
+//!   appointments (read; seeded through the control API), tags, bulk tags, bulk business,
+//!   followers, campaigns and workflows, with GHL's DTO whitelists (422
+//!   `"property X should not exist"`), duplicate rules, read shapes and quirks (`succeded`,
+//!   tags replacing on update/upsert, custom fields written `{id|key, field_value}` and read
+//!   `{id, value}`).
+//! - **Locations**: `GET /locations/{id}` with `settings.allowDuplicateContact`, custom field
+//!   definitions (`GET/POST/PUT/DELETE /locations/{id}/customFields...`), the tag catalogue,
+//!   businesses, campaigns, workflows and users (enough to resolve ids).
+//! - **Auth**: private integration tokens per location; OAuth `POST /oauth/token`
+//!   (`authorization_code`, `refresh_token`; expiring access tokens; rotating refresh tokens,
+//!   the used one invalidated); the `Version` header; 401 bodies for missing, invalid and
+//!   expired tokens (`"Invalid JWT"`); 403 across locations.
+//! - **Rate limits** per (app or token, location): 100 / 10 s and 200,000 / day by default,
+//!   the five `X-RateLimit-*` headers, 429s, and a selectable burst algorithm (sliding or fixed
+//!   window).
+//! - **Search index lag**: writes reach search after `search_index_lag` (runtime adjustable).
+//! - **Faults**, global or per location, at a rate or every time: added latency, any 4xx/5xx,
+//!   hangs, TCP resets, forced token expiry, forced 429s.
+//! - **Inspection and control** under `/_sandbox/` (see `routes::control`): locations and
+//!   tokens, every stored entity, the request log and counts per endpoint and status, the clock
+//!   (system or frozen, steppable), the index lag, OAuth apps and codes, Shift4Shop stores,
+//!   reset.
+//! - **Shift4Shop** customers (`GET/POST /Customers`, `GET/PUT /Customers/{id}`, headers
+//!   `SecureURL`, `PrivateKey`, `Token`, `limit`/`offset` paging) under the path prefix
+//!   `/shift4shop`: a client with base URL `http://<sandbox>/shift4shop` calls
+//!   `/3dCartWebAPI/v1/Customers` exactly as on `https://apirest.3dcart.com`. One listener
+//!   serves both APIs so the local stack has one simulator to run; the prefix cannot collide
+//!   with a GHL path.
 //!
-//! Where GHL's behaviour is undocumented the sandbox picks the stricter reading, so clients do
-//! not come to rely on leniency GHL may not have:
+//! Seeded (`seed_demo`): location `demo-location` (token `pit-relay-demo`) with three custom
+//! fields, a user, a campaign and a workflow; OAuth app `relay-demo-client` /
+//! `relay-demo-client-secret`; Shift4Shop store `https://relay-demo.3dcartstores.com` with
+//! private key `s4s-demo-private-key` and token `s4s-demo-token`.
+//!
+//! # Conformance
+//!
+//! `tests/it/conformance.rs` validates every response of a scenario covering all Contacts
+//! operations against the official OpenAPI files with a JSON Schema validator, and writes
+//! `CONFORMANCE.md`, which lists where the sandbox follows observed behaviour instead of the
+//! spec. Where GHL's behaviour is undocumented the sandbox picks the stricter reading, so
+//! clients do not come to rely on leniency GHL may not have:
 //!
 //! | case | sandbox answer |
 //! |---|---|
 //! | no `Version` header | 401 `{"statusCode":401,"message":"version header was not found.","error":"Unauthorized"}` (wording and status from third-party live probes) |
 //! | `Version` other than `2021-07-28` | 401 `"version header is invalid"` (GHL accepts its other published versions too) |
+//! | expired OAuth access token | 401 `{"statusCode":401,"message":"Invalid JWT"}` (highlevel-api-docs issue #213) |
 //! | unknown contact id | 404 `{"statusCode":404,"message":"Contact not found"}` (v3 `NotFoundDTO` shape) |
 //! | 429 | `{"statusCode":429,"message":"Too Many Requests - Rate limit exceeded"}`, no `Retry-After` |
 //! | unknown custom field id/key | 422 `["customFields.N.key K is not a custom field of location L"]` |
 //! | update taking another contact's email/phone (duplicates disallowed) | the create-duplicate 400 with `meta` |
 //! | tags | trimmed, lower-cased, de-duplicated (as GHL stores them) |
 //! | unencoded `+` in duplicate search `number` | decodes to a space: no match |
+//! | unknown query parameters | 422 with a message array, like unknown body properties |
+//! | search filter on an unknown field/operator | 400 `"Invalid field X"` (issue #289) |
+//! | deprecated `GET /contacts/` order | newest first (`dateAdded` desc, then id); `meta.startAfter` is the last contact's `dateAdded` in ms |
+//! | search, list and contacts-by-business | read the lagging index; get-by-id, upsert matching and duplicate search do not |
 //! | malformed JSON | 400 `{"statusCode":400,"message":"Malformed JSON body: ...","error":"Bad Request"}` |
+//! | Shift4Shop paging | `offset` skips records; an empty result is 404 `Not Found`, an offset past the end 400 `Offset amount exceeds the total number of records` |
 //!
-//! Use it in-process:
+//! # Benchmark
+//!
+//! `cargo bench -p relay-sandbox --bench throughput` measures upsert and search requests per
+//! second against a trivial axum handler in the same process and prints the ratios.
+//!
+//! # Use
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -46,28 +92,42 @@
 //! ```
 
 mod auth;
+mod clock;
 mod config;
 mod contact;
 mod dto;
+mod entities;
 mod error;
 mod faults;
 mod ids;
+mod oauth;
 mod ratelimit;
 mod requests;
 mod routes;
 mod server;
+mod shift4shop;
 mod state;
 mod store;
 
 pub use auth::{ACCEPTED_VERSIONS, TokenKind};
-pub use config::{RateLimitConfig, SandboxConfig};
-pub use contact::{ContactView, CustomFieldValue};
+pub use clock::{Clock, ClockMode};
+pub use config::{OAuthConfig, RateLimitAlgorithm, RateLimitConfig, SandboxConfig};
+pub use contact::{ContactView, CustomFieldValue, SearchContactView};
+pub use entities::{
+    Appointment, Business, Campaign, ContactExtras, LocationEntities, LocationSeed, LocationTag,
+    NewNamed, Note, Task, User, Workflow, WorkflowEnrollment,
+};
 pub use error::{Error, Result};
-pub use faults::{FaultSpec, FaultView};
-pub use requests::RequestRecord;
+pub use faults::{FaultKind, FaultSpec, FaultView};
+pub use oauth::{
+    AccessTokenView, AuthCodeView, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, NewAuthCode, NewOAuthApp,
+    OAuthAppView, TokenGrant,
+};
+pub use requests::{RequestCount, RequestRecord};
 pub use server::{Sandbox, router};
+pub use shift4shop::{DEMO_SHOP_PRIVATE_KEY, DEMO_SHOP_TOKEN, DEMO_SHOP_URL, NewShop, ShopView};
 pub use state::SandboxState;
 pub use store::{
-    CustomFieldDef, DEMO_LOCATION_ID, DEMO_LOCATION_NAME, DEMO_TOKEN, DataType, LocationView,
-    MatchField, NewCustomField, NewLocation,
+    CustomFieldDef, DEMO_COMPANY_ID, DEMO_LOCATION_ID, DEMO_LOCATION_NAME, DEMO_TOKEN, DataType,
+    LocationView, MatchField, NewCustomField, NewLocation,
 };

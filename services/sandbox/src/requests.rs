@@ -1,8 +1,11 @@
-//! The request log: every GHL API request the sandbox answered (including 401s, 429s, injected
-//! faults and unknown routes), for tests and operators (`GET /_sandbox/requests`).
+//! The request log: every GHL API, OAuth and Shift4Shop request the sandbox answered (including
+//! 401s, 429s, injected faults and unknown routes), for tests and operators
+//! (`GET /_sandbox/requests`), plus counts per endpoint and status that outlive the log's
+//! capacity (`GET /_sandbox/requests/counts`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
+use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -41,12 +44,28 @@ pub struct RequestRecord {
     pub timestamp: OffsetDateTime,
 }
 
-/// A bounded log of [`RequestRecord`]s.
+/// How many requests one endpoint answered with one status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCount {
+    /// HTTP method.
+    pub method: String,
+    /// Route template (`/contacts/{contactId}`), or `unmatched`.
+    pub route: String,
+    /// Status answered.
+    pub status: u16,
+    /// How many times.
+    pub count: u64,
+}
+
+/// A bounded log of [`RequestRecord`]s and unbounded per-endpoint counts.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
     capacity: usize,
     next_seq: u64,
-    records: VecDeque<RequestRecord>,
+    /// Records without their body, and the raw body: parsed only when read, to keep JSON
+    /// parsing off the request path.
+    records: VecDeque<(RequestRecord, Bytes)>,
+    counts: BTreeMap<(String, String, u16), u64>,
 }
 
 impl RequestLog {
@@ -56,18 +75,38 @@ impl RequestLog {
             capacity: capacity.max(1),
             next_seq: 1,
             records: VecDeque::new(),
+            counts: BTreeMap::new(),
         }
     }
 
-    /// Appends a record, assigning its sequence number; drops the oldest beyond capacity.
-    pub(crate) fn push(&mut self, mut record: RequestRecord) -> u64 {
+    /// Counts per (method, route, status), sorted.
+    pub(crate) fn counts(&self) -> Vec<RequestCount> {
+        self.counts
+            .iter()
+            .map(|((method, route, status), count)| RequestCount {
+                method: method.clone(),
+                route: route.clone(),
+                status: *status,
+                count: *count,
+            })
+            .collect()
+    }
+
+    /// Appends a record with its raw body, assigning its sequence number; drops the oldest
+    /// beyond capacity.
+    pub(crate) fn push(&mut self, mut record: RequestRecord, body: Bytes) -> u64 {
         record.seq = self.next_seq;
         self.next_seq += 1;
+        let route = record.route.clone().unwrap_or_else(|| "unmatched".into());
+        *self
+            .counts
+            .entry((record.method.clone(), route, record.status))
+            .or_default() += 1;
         if self.records.len() == self.capacity {
             self.records.pop_front();
         }
         let seq = record.seq;
-        self.records.push_back(record);
+        self.records.push_back((record, body));
         seq
     }
 
@@ -75,15 +114,22 @@ impl RequestLog {
     pub(crate) fn since(&self, since: u64, limit: usize) -> Vec<RequestRecord> {
         self.records
             .iter()
-            .filter(|r| r.seq > since)
+            .filter(|(r, _)| r.seq > since)
             .take(limit)
-            .cloned()
+            .map(|(r, body)| {
+                let mut r = r.clone();
+                if !body.is_empty() {
+                    r.body = serde_json::from_slice(body).ok();
+                }
+                r
+            })
             .collect()
     }
 
-    /// Forgets every record (sequence numbers keep increasing).
+    /// Forgets every record and count (sequence numbers keep increasing).
     pub(crate) fn clear(&mut self) {
         self.records.clear();
+        self.counts.clear();
     }
 }
 
@@ -113,13 +159,22 @@ mod tests {
     fn log_is_bounded_and_sequenced() {
         let mut log = RequestLog::new(2);
         for _ in 0..3 {
-            log.push(record());
+            log.push(record(), Bytes::from_static(br#"{"a":1}"#));
         }
         let seqs: Vec<u64> = log.since(0, usize::MAX).iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [2, 3]);
+        assert_eq!(log.since(0, 1)[0].body, Some(serde_json::json!({"a": 1})));
         assert_eq!(log.since(2, 10).len(), 1);
+        let counts = log.counts();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(
+            (counts[0].route.as_str(), counts[0].status, counts[0].count),
+            ("/contacts/{contactId}", 200, 3),
+            "counts outlive the capacity"
+        );
         log.clear();
-        assert_eq!(log.push(record()), 4);
+        assert!(log.counts().is_empty());
+        assert_eq!(log.push(record(), Bytes::new()), 4);
     }
 
     #[test]

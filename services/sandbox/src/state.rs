@@ -2,22 +2,26 @@
 //! and steer a running sandbox.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
-use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, Caller, TokenKind};
-use crate::config::{RateLimitConfig, SandboxConfig};
+use crate::clock::Clock;
+use crate::config::{OAuthConfig, RateLimitConfig, SandboxConfig};
 use crate::contact::ContactView;
+use crate::entities::{LocationEntities, LocationSeed};
 use crate::error::{Error, Result};
-use crate::faults::{FaultAction, FaultSpec, FaultView, Faults};
-use crate::ratelimit::{RateLimiter, Verdict};
-use crate::requests::{RequestLog, RequestRecord};
-use crate::store::{LocationView, NewLocation, Store};
+use crate::faults::{FaultAction, FaultSpec, FaultView, Faults, Target};
+use crate::oauth::{AccessTokenView, AuthCodeView, NewAuthCode, NewOAuthApp, OAuthAppView};
+use crate::ratelimit::{RateLimitHeaders, RateLimiter, Verdict};
+use crate::requests::{RequestCount, RequestLog, RequestRecord};
+use crate::shift4shop::{NewShop, ShopView};
+use crate::store::{LocationView, NewLocation, Now, Store};
 
-/// A cloneable handle on a sandbox's state: locations, contacts, the request log and faults.
+/// A cloneable handle on a sandbox's state: locations, contacts, OAuth, the request log,
+/// faults and the clock.
 ///
 /// Every method takes a short, synchronous lock; none is held across an `.await`.
 #[derive(Clone, Debug)]
@@ -30,11 +34,13 @@ struct Shared {
     seed_demo: bool,
     rate_limit: RateLimitConfig,
     latency: Duration,
+    oauth: OAuthConfig,
+    clock: Clock,
     store: Mutex<Store>,
     limiter: Mutex<RateLimiter>,
     log: Mutex<RequestLog>,
     faults: Mutex<Faults>,
-    /// Cancelled when the server shuts down, to cut simulated delays short.
+    /// Cancelled when the server shuts down, to cut simulated delays and hangs short.
     shutdown: CancellationToken,
 }
 
@@ -45,17 +51,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SandboxState {
-    /// Fresh state for `cfg` (with the demo location when `seed_demo` is set).
+    /// Fresh state for `cfg` (with the demo location, OAuth app and Shift4Shop store when
+    /// `seed_demo` is set).
     pub fn new(cfg: &SandboxConfig) -> Self {
+        let clock = Clock::new(cfg.clock);
         Self {
             inner: Arc::new(Shared {
                 seed_demo: cfg.seed_demo,
                 rate_limit: cfg.rate_limit.clone(),
                 latency: cfg.latency,
-                store: Mutex::new(Store::new(cfg.seed_demo)),
-                limiter: Mutex::new(RateLimiter::default()),
+                oauth: cfg.oauth.clone(),
+                store: Mutex::new(Store::new(
+                    cfg.seed_demo,
+                    cfg.search_index_lag,
+                    clock.now_utc(),
+                )),
+                limiter: Mutex::new(RateLimiter::new(clock.now())),
                 log: Mutex::new(RequestLog::new(cfg.request_log_capacity)),
-                faults: Mutex::new(Faults::default()),
+                faults: Mutex::new(Faults::new(cfg.fault_seed)),
+                clock,
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -79,14 +93,21 @@ impl SandboxState {
         lock(&self.inner.log).since(since, usize::MAX)
     }
 
-    /// Forgets the logged requests (sequence numbers keep increasing).
+    /// Requests answered per (method, route, status), since start or the last reset/clear.
+    pub fn request_counts(&self) -> Vec<RequestCount> {
+        lock(&self.inner.log).counts()
+    }
+
+    /// Forgets the logged requests and counts (sequence numbers keep increasing).
     pub fn clear_requests(&self) {
         lock(&self.inner.log).clear();
     }
 
-    /// Creates a location with its token, settings and custom fields.
+    /// Creates a location with its token, settings, custom fields, users, campaigns and
+    /// workflows.
     pub fn add_location(&self, location: NewLocation) -> Result<LocationView> {
-        lock(&self.inner.store).add_location(location)
+        let now = self.inner.clock.now_utc();
+        lock(&self.inner.store).add_location(location, now)
     }
 
     /// One location.
@@ -99,6 +120,18 @@ impl SandboxState {
         lock(&self.inner.store).location_views()
     }
 
+    /// Everything a location holds besides contacts: tags, businesses, campaigns, workflows,
+    /// users, appointments, and per contact its tasks, notes and enrolments.
+    pub fn location_entities(&self, id: &str) -> Option<LocationEntities> {
+        lock(&self.inner.store).location_entities(id)
+    }
+
+    /// Adds users, campaigns, workflows and appointments to a location.
+    pub fn seed_location(&self, id: &str, seed: LocationSeed) -> Result<LocationEntities> {
+        let now = self.inner.clock.now_utc();
+        lock(&self.inner.store).seed_location(id, seed, now)
+    }
+
     /// Adds a fault for the next matching requests.
     pub fn inject_fault(&self, fault: FaultSpec) -> Result<FaultView> {
         lock(&self.inner.faults).add(fault)
@@ -109,16 +142,90 @@ impl SandboxState {
         lock(&self.inner.faults).list()
     }
 
+    /// Removes one fault; false when there is none with that id.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        lock(&self.inner.faults).remove(id)
+    }
+
     /// Removes every fault; returns how many there were.
     pub fn clear_faults(&self) -> usize {
         lock(&self.inner.faults).clear()
     }
 
-    /// Back to the state right after start: locations and contacts re-seeded, faults, rate-limit
-    /// budgets and the request log cleared.
+    /// The sandbox's clock.
+    pub fn clock(&self) -> Clock {
+        self.inner.clock.clone()
+    }
+
+    /// Moves the sandbox's clock forward (token expiry, rate-limit windows, index lag).
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner.clock.advance(by);
+    }
+
+    /// How long writes take to reach search.
+    pub fn search_index_lag(&self) -> Duration {
+        lock(&self.inner.store).search_lag()
+    }
+
+    /// Changes how long writes take to reach search (writes already made keep their time).
+    pub fn set_search_index_lag(&self, lag: Duration) {
+        lock(&self.inner.store).set_search_lag(lag);
+    }
+
+    /// Writes not yet visible to search, per location.
+    pub fn pending_index_writes(&self) -> serde_json::Map<String, serde_json::Value> {
+        lock(&self.inner.store).pending_index_writes()
+    }
+
+    /// Registers an OAuth app.
+    pub fn add_oauth_app(&self, app: NewOAuthApp) -> Result<OAuthAppView> {
+        lock(&self.inner.store).oauth.add_app(app)
+    }
+
+    /// Issues an authorization code, as if a user had approved the app for the location.
+    pub fn issue_auth_code(&self, code: NewAuthCode) -> Result<AuthCodeView> {
+        let now = self.inner.clock.now_utc();
+        let mut store = lock(&self.inner.store);
+        let exists = store.location(&code.location_id).is_some();
+        store.oauth.issue_code(code, exists, now, &self.inner.oauth)
+    }
+
+    /// Forces expiry of OAuth access tokens (one token, one location's, or all when both are
+    /// `None`); returns how many were still valid.
+    pub fn expire_tokens(&self, token: Option<&str>, location_id: Option<&str>) -> usize {
+        let now = self.inner.clock.now_utc();
+        lock(&self.inner.store)
+            .oauth
+            .expire(token, location_id, now)
+    }
+
+    /// Every OAuth access token issued.
+    pub fn oauth_tokens(&self) -> Vec<AccessTokenView> {
+        let now = self.inner.clock.now_utc();
+        lock(&self.inner.store).oauth.tokens(now)
+    }
+
+    /// Creates a Shift4Shop store.
+    pub fn add_shop(&self, shop: NewShop) -> Result<ShopView> {
+        lock(&self.inner.store).shops.add(shop)
+    }
+
+    /// Every Shift4Shop store with its customers.
+    pub fn shops(&self) -> Vec<ShopView> {
+        lock(&self.inner.store).shops.views()
+    }
+
+    /// Back to the state right after start: locations, contacts, OAuth and Shift4Shop
+    /// re-seeded, faults, rate-limit budgets and the request log cleared. The clock keeps its
+    /// time.
     pub fn reset(&self) {
-        *lock(&self.inner.store) = Store::new(self.inner.seed_demo);
-        lock(&self.inner.limiter).clear();
+        let now = self.inner.clock.now_utc();
+        {
+            let mut store = lock(&self.inner.store);
+            let lag = store.search_lag();
+            *store = Store::new(self.inner.seed_demo, lag, now);
+        }
+        *lock(&self.inner.limiter) = RateLimiter::new(self.inner.clock.now());
         lock(&self.inner.faults).clear();
         lock(&self.inner.log).clear();
     }
@@ -127,32 +234,81 @@ impl SandboxState {
         f(&mut lock(&self.inner.store))
     }
 
+    /// The current time for store operations.
+    pub(crate) fn now(&self) -> Now {
+        Now {
+            utc: self.inner.clock.now_utc(),
+            at: self.inner.clock.now(),
+        }
+    }
+
+    /// The OAuth lifetimes.
+    pub(crate) fn oauth_config(&self) -> &OAuthConfig {
+        &self.inner.oauth
+    }
+
     pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, (Error, TokenKind)> {
-        auth::authenticate(&lock(&self.inner.store), headers)
+        let now = self.inner.clock.now_utc();
+        auth::authenticate(&lock(&self.inner.store), headers, now)
+    }
+
+    /// The location a request's bearer token points at, if any.
+    pub(crate) fn token_location(&self, headers: &HeaderMap) -> Option<String> {
+        auth::token_location(&lock(&self.inner.store), headers).map(str::to_owned)
+    }
+
+    /// Forces expiry of the request's OAuth token; false when it is not one.
+    pub(crate) fn expire_request_token(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = auth::bearer(headers) else {
+            return false;
+        };
+        let now = self.inner.clock.now_utc();
+        let mut store = lock(&self.inner.store);
+        if !store.oauth.knows_token(token) {
+            return false;
+        }
+        store.oauth.expire(Some(token), None, now);
+        true
+    }
+
+    fn limits_of<'a>(&'a self, caller: &'a Caller) -> &'a RateLimitConfig {
+        caller.rate_limit.as_ref().unwrap_or(&self.inner.rate_limit)
     }
 
     /// Counts a request against the caller's budgets (its location's override, or the default).
     pub(crate) fn check_rate(&self, caller: &Caller) -> Verdict {
-        let cfg = caller.rate_limit.as_ref().unwrap_or(&self.inner.rate_limit);
-        let today = OffsetDateTime::now_utc().date();
+        let cfg = self.limits_of(caller);
+        let today = self.inner.clock.now_utc().date();
         lock(&self.inner.limiter).check(
-            &caller.token,
+            &caller.rate_key,
             &caller.location_id,
             cfg,
-            Instant::now(),
+            self.inner.clock.now(),
             today,
         )
     }
 
-    pub(crate) fn take_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
-        lock(&self.inner.faults).take(method, path)
+    /// The headers of a forced 429 for the caller.
+    pub(crate) fn exhausted(&self, caller: &Caller) -> RateLimitHeaders {
+        let cfg = self.limits_of(caller);
+        let today = self.inner.clock.now_utc().date();
+        lock(&self.inner.limiter).exhausted(&caller.rate_key, &caller.location_id, cfg, today)
     }
 
-    pub(crate) fn record(&self, record: RequestRecord) {
-        lock(&self.inner.log).push(record);
+    pub(crate) fn take_fault(&self, target: Target<'_>) -> Option<FaultAction> {
+        lock(&self.inner.faults).take(target)
     }
 
-    /// The configured base latency of GHL API responses.
+    pub(crate) fn record(&self, record: RequestRecord, body: axum::body::Bytes) {
+        lock(&self.inner.log).push(record, body);
+    }
+
+    /// Whether some fault only applies to one location (so requests must be mapped to one).
+    pub(crate) fn has_location_faults(&self) -> bool {
+        lock(&self.inner.faults).has_location_faults()
+    }
+
+    /// The configured base latency of API responses.
     pub(crate) fn latency(&self) -> Duration {
         self.inner.latency
     }
@@ -166,6 +322,11 @@ impl SandboxState {
             () = tokio::time::sleep(d) => {}
             () = self.inner.shutdown.cancelled() => {}
         }
+    }
+
+    /// Waits until the server shuts down (a hung request).
+    pub(crate) async fn hang(&self) {
+        self.inner.shutdown.cancelled().await;
     }
 
     /// Cuts simulated delays short (called when the server stops).

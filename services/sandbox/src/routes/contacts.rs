@@ -1,32 +1,32 @@
-//! The Contacts API v2 (contacts-endpoints.md §1): upsert, create, get, update, duplicate
-//! search, add and remove tags. Authentication, `Version` and rate limits are checked before
-//! these run (see `server.rs`); the caller arrives as an extension.
+//! The core Contacts operations (contacts-endpoints.md §1): create, get, update, delete,
+//! upsert, duplicate search, add and remove tags. Authentication, `Version` and rate limits are
+//! checked before these run (see `server.rs`); the caller arrives as an extension.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
+use super::{QueryParams, trace_id};
 use crate::auth::Caller;
 use crate::contact::normalize_phone;
 use crate::dto::{self, ContactDto, looks_like_email};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::SandboxState;
 
-/// The Contacts routes.
+/// The core Contacts routes.
 pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
         .route("/contacts/upsert", post(upsert))
         // Express routing is not strict about the trailing slash.
-        .route("/contacts/", post(create))
-        .route("/contacts", post(create))
+        .route("/contacts/", post(create).get(super::search::list))
+        .route("/contacts", post(create).get(super::search::list))
         .route("/contacts/search/duplicate", get(search_duplicate))
         .route(
             "/contacts/{contactId}",
-            get(get_contact).put(update_contact),
+            get(get_contact).put(update_contact).delete(delete_contact),
         )
         .route(
             "/contacts/{contactId}/tags",
@@ -34,25 +34,29 @@ pub(crate) fn router() -> Router<SandboxState> {
         )
 }
 
-/// GHL returns a `traceId` with responses; the sandbox uses the request's trace id when it is
-/// being traced, so a test can find the trace from the response.
-fn trace_id() -> String {
-    relay_common::telemetry::current_trace_id()
-        .unwrap_or_else(|| ulid::Ulid::new().to_string().to_lowercase())
-}
-
 /// `POST /contacts/upsert` → 200 `{new, contact, traceId}`.
 async fn upsert(
     State(state): State<SandboxState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Result<Json<Value>> {
+) -> Result<Json<UpsertResponse>> {
     let body = dto::contact_body(&body, ContactDto::Upsert)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let outcome = state.with_store(|s| s.upsert(&caller.location_id, body, now))?;
-    Ok(Json(
-        json!({ "new": outcome.created, "contact": outcome.contact, "traceId": trace_id() }),
-    ))
+    Ok(Json(UpsertResponse {
+        new: outcome.created,
+        contact: outcome.contact,
+        trace_id: trace_id(),
+    }))
+}
+
+/// `UpsertContactsSuccessfulResponseDto`, serialized without an intermediate `Value`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpsertResponse {
+    new: bool,
+    contact: crate::contact::ContactView,
+    trace_id: String,
 }
 
 /// `POST /contacts/` → 201 `{contact}`.
@@ -62,7 +66,7 @@ async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>)> {
     let body = dto::contact_body(&body, ContactDto::Create)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let contact = state.with_store(|s| s.create(&caller.location_id, body, now))?;
     Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
 }
@@ -85,10 +89,21 @@ async fn update_contact(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let body = dto::contact_body(&body, ContactDto::Update)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let contact =
         state.with_store(|s| s.update(&caller.location_id, &contact_id, body.patch, now))?;
     Ok(Json(json!({ "succeded": true, "contact": contact })))
+}
+
+/// `DELETE /contacts/{contactId}` → 200 `{succeded: true}`.
+async fn delete_contact(
+    State(state): State<SandboxState>,
+    Extension(caller): Extension<Caller>,
+    Path(contact_id): Path<String>,
+) -> Result<Json<Value>> {
+    let now = state.now();
+    state.with_store(|s| s.delete(&caller.location_id, &contact_id, now))?;
+    Ok(Json(json!({ "succeded": true })))
 }
 
 /// `GET /contacts/search/duplicate?locationId=&email=&number=` → 200 `{contact | null}`.
@@ -100,29 +115,13 @@ async fn search_duplicate(
     State(state): State<SandboxState>,
     Extension(caller): Extension<Caller>,
     uri: Uri,
-    query: std::result::Result<
-        Query<Vec<(String, String)>>,
-        axum::extract::rejection::QueryRejection,
-    >,
 ) -> Result<Json<Value>> {
-    let Query(pairs) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
-    let mut errors = Vec::new();
-    let (mut location_id, mut email, mut number) = (None, None, None);
-    for (key, value) in pairs {
-        match key.as_str() {
-            "locationId" => location_id = Some(value),
-            "email" => email = Some(value),
-            "number" => number = Some(value),
-            _ => errors.push(format!("property {key} should not exist")),
-        }
-    }
-    let location_id = location_id.filter(|l| !l.is_empty());
-    if location_id.is_none() {
-        errors.push("locationId should not be empty".into());
-    }
-    let Some(location_id) = location_id.filter(|_| errors.is_empty()) else {
-        return Err(Error::Validation(errors));
-    };
+    let mut q = QueryParams::parse(&uri)?;
+    let location_id = q.required("locationId");
+    let email = q.optional("email");
+    let number = q.optional("number");
+    q.finish()?;
+    let location_id = location_id.unwrap_or_default();
     let raw_plus = raw_param(&uri, "number").is_some_and(|raw| raw.contains('+'));
     if raw_plus {
         tracing::warn!(
@@ -159,7 +158,7 @@ async fn add_tags(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>)> {
     let tags = dto::tags_body(&body)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let tags = state.with_store(|s| s.add_tags(&caller.location_id, &contact_id, tags, now))?;
     Ok((StatusCode::CREATED, Json(json!({ "tags": tags }))))
 }
@@ -172,7 +171,7 @@ async fn remove_tags(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let tags = dto::tags_body(&body)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let tags = state.with_store(|s| s.remove_tags(&caller.location_id, &contact_id, &tags, now))?;
     Ok(Json(json!({ "tags": tags })))
 }

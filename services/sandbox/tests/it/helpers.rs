@@ -1,6 +1,6 @@
 //! Starts a sandbox in-process and talks to it like a GHL client.
 
-use relay_sandbox::{DEMO_TOKEN, Sandbox, SandboxConfig, SandboxState};
+use relay_sandbox::{ClockMode, DEMO_TOKEN, Sandbox, SandboxConfig, SandboxState};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,15 @@ pub(crate) struct TestSandbox {
 impl TestSandbox {
     pub(crate) async fn start() -> Self {
         Self::with_config(SandboxConfig::for_tests()).await
+    }
+
+    /// A sandbox whose clock moves only when told to.
+    pub(crate) async fn frozen() -> Self {
+        Self::with_config(SandboxConfig {
+            clock: ClockMode::Frozen,
+            ..SandboxConfig::for_tests()
+        })
+        .await
     }
 
     pub(crate) async fn with_config(cfg: SandboxConfig) -> Self {
@@ -50,6 +59,30 @@ impl TestSandbox {
             .request(method, self.url(path))
             .bearer_auth(token)
             .header("Version", VERSION)
+    }
+
+    /// Sends a GHL request with the demo token and an optional JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.ghl(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        send(req).await
+    }
+
+    /// Creates a contact on the demo location by upsert and returns its id.
+    pub(crate) async fn contact(&self, email: &str) -> String {
+        let (status, body) = self.upsert(serde_json::json!({ "email": email })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["contact"]["id"]
+            .as_str()
+            .expect("contact id")
+            .to_owned()
     }
 
     /// `POST /contacts/upsert` on the demo location with `body` (+ `locationId`).

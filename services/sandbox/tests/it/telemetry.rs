@@ -72,6 +72,11 @@ async fn requests_run_in_a_server_span_parented_by_the_incoming_traceparent() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let sb = TestSandbox::start().await;
+    // Other tests (threads without a subscriber) may register the server's span callsites
+    // concurrently with `set_default` above and cache them as disabled: touch them, then
+    // recompute every callsite's interest with this thread's subscriber alive.
+    let _ = sb.http.get(sb.url("/healthz")).send().await;
+    tracing::callsite::rebuild_interest_cache();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let (status, body) = send(
         sb.ghl(Method::POST, "/contacts/upsert")
