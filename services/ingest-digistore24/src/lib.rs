@@ -426,19 +426,9 @@ fn local_time(s: &str, timezone: Option<&str>) -> Result<Option<OffsetDateTime>,
                 Err(_) => return Ok(None),
             },
         };
-        let tz = match timezone {
-            Some(name) => jiff::tz::db().get(name).map_err(|e| ParseError::Invalid {
-                field: "timezone",
-                reason: format!("connection time zone {name:?}: {e}"),
-            })?,
-            None => jiff::tz::TimeZone::UTC,
-        };
-        match tz.to_timestamp(civil) {
-            Ok(ts) => ts,
-            Err(_) => return Ok(None),
-        }
+        return relay_ingest::time::in_zone(civil, timezone);
     };
-    Ok(OffsetDateTime::from_unix_timestamp_nanos(timestamp.as_nanosecond()).ok())
+    Ok(relay_ingest::time::instant(timestamp))
 }
 
 #[cfg(test)]

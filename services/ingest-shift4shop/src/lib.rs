@@ -598,23 +598,13 @@ fn local_time(s: &str, timezone: Option<&str>) -> Result<Option<OffsetDateTime>,
         if civil.year() < 1900 {
             return Ok(None);
         }
-        let tz = match timezone {
-            Some(name) => jiff::tz::db().get(name).map_err(|e| ParseError::Invalid {
-                field: "timezone",
-                reason: format!("connection time zone {name:?}: {e}"),
-            })?,
-            None => jiff::tz::TimeZone::UTC,
-        };
-        match tz.to_timestamp(civil) {
-            Ok(ts) => ts,
-            Err(_) => return Ok(None),
-        }
+        return relay_ingest::time::in_zone(civil, timezone);
     };
     if timestamp.as_second() < -2_208_988_800 {
         // Before 1900: a placeholder, not a date.
         return Ok(None);
     }
-    Ok(OffsetDateTime::from_unix_timestamp_nanos(timestamp.as_nanosecond()).ok())
+    Ok(relay_ingest::time::instant(timestamp))
 }
 
 fn civil(s: &str) -> Option<jiff::civil::DateTime> {

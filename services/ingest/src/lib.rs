@@ -12,6 +12,7 @@ pub mod error;
 pub mod form;
 pub mod money;
 pub mod server;
+pub mod time;
 pub mod verify;
 
 pub use config::{ConnectionConfig, IngestConfig, StorefrontConfig};
