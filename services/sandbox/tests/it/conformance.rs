@@ -1,4 +1,4 @@
-//! Conformance with GHL's official OpenAPI files (`../shared/reference/ghl-openapi/`, or
+//! Conformance with GHL's official OpenAPI files (vendored in `tests/ghl-openapi/`, or
 //! `$RELAY_GHL_OPENAPI_DIR`): a scenario drives every Contacts operation (and the location,
 //! business, campaign, workflow and OAuth operations the sandbox simulates) through success
 //! and error paths; every response's status must be declared by the operation and its body
@@ -277,7 +277,7 @@ struct Spec {
 #[allow(clippy::disallowed_methods)] // a test's own knob, not service configuration
 fn spec_dir() -> PathBuf {
     std::env::var_os("RELAY_GHL_OPENAPI_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ghl-openapi"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ghl-openapi"),
         PathBuf::from,
     )
 }
