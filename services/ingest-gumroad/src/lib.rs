@@ -30,7 +30,6 @@ use relay_ingest::{
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -658,41 +657,7 @@ fn parse_time(s: &str) -> Option<OffsetDateTime> {
 /// A digest of the payload's content without `retry_count`, stable across Gumroad's retries
 /// and independent of key order: for events that have no natural key.
 fn fingerprint(p: &Map<String, Value>) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
-                for k in keys {
-                    out.push_str(&Value::from(k.as_str()).to_string());
-                    out.push(':');
-                    if let Some(child) = m.get(k) {
-                        write(child, out);
-                    }
-                    out.push(',');
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for item in items {
-                    write(item, out);
-                    out.push(',');
-                }
-                out.push(']');
-            }
-            // Form values are strings and JSON ones typed: `"1"` and `1` are the same field.
-            Value::String(s) => out.push_str(&Value::from(s.as_str()).to_string()),
-            other => out.push_str(&Value::from(other.to_string()).to_string()),
-        }
-    }
-    let mut without_retry = p.clone();
-    without_retry.remove(RETRY_FIELD);
-    let mut canonical = String::new();
-    write(&Value::Object(without_retry), &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    hex::encode(&digest[..16])
+    relay_ingest::idempotency::fingerprint(p, &[RETRY_FIELD])
 }
 
 #[cfg(test)]

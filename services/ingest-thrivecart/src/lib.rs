@@ -39,7 +39,6 @@ use relay_ingest::{
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -811,39 +810,7 @@ fn decode_value(v: &Value) -> Value {
 /// A digest of the payload's content without the secret word, independent of key order and of
 /// form/JSON typing: for events that have no natural key.
 fn fingerprint(p: &Map<String, Value>) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
-                for k in keys {
-                    out.push_str(&Value::from(k.as_str()).to_string());
-                    out.push(':');
-                    if let Some(child) = m.get(k) {
-                        write(child, out);
-                    }
-                    out.push(',');
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for item in items {
-                    write(item, out);
-                    out.push(',');
-                }
-                out.push(']');
-            }
-            Value::String(s) => out.push_str(&Value::from(s.as_str()).to_string()),
-            other => out.push_str(&Value::from(other.to_string()).to_string()),
-        }
-    }
-    let mut without_secret = p.clone();
-    without_secret.remove(SECRET_FIELD);
-    let mut canonical = String::new();
-    write(&Value::Object(without_secret), &mut canonical);
-    hex::encode(&Sha256::digest(canonical.as_bytes())[..16])
+    relay_ingest::idempotency::fingerprint(p, &[SECRET_FIELD])
 }
 
 #[cfg(test)]

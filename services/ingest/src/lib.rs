@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod entry;
 pub mod error;
 pub mod form;
+pub mod idempotency;
 pub mod money;
 pub mod server;
 pub mod time;
