@@ -19,6 +19,7 @@
 //!   refund reuses the sale's `sale_id`), `<subscription_id>:<resource_name>:<timestamp>` for the
 //!   subscription family. Retries add `retry_count`, which never takes part in a key.
 
+pub use relay_ingest::form::parse_body;
 use std::time::Duration;
 
 use relay_contracts::event::{Address, Customer, Item, Money, Order, Subscription};
@@ -77,36 +78,6 @@ impl Storefront for Gumroad {
     ) -> Result<Normalized, ParseError> {
         let payload = parse_body(d.header("content-type"), &d.body)?;
         normalize_payload(&payload, d.received_at)
-    }
-}
-
-/// Whether a body is JSON: by its content type, or by sniffing (form bodies never start with `{`).
-fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
-    let declared = content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().to_ascii_lowercase().ends_with("json"))
-    });
-    declared
-        || body
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'{')
-}
-
-/// Parses a delivery body (form or JSON) into one object tree.
-pub fn parse_body(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Map<String, Value>, ParseError> {
-    if is_json(content_type, body) {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(ParseError::Json("expected a JSON object".to_owned())),
-            Err(e) => Err(ParseError::Json(e.to_string())),
-        }
-    } else {
-        form::parse_nested(body)
     }
 }
 

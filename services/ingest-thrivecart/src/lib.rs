@@ -26,6 +26,8 @@
 // The unit tests' fixtures are large `json!` literals.
 #![cfg_attr(test, recursion_limit = "256")]
 
+use relay_ingest::form::is_json;
+pub use relay_ingest::form::parse_body;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -94,20 +96,6 @@ impl Storefront for Thrivecart {
         (method == http::Method::HEAD || method == http::Method::GET)
             .then(|| (http::StatusCode::OK, "ok").into_response())
     }
-}
-
-/// Whether a body is JSON: by its content type, or by sniffing (form bodies never start with `{`).
-fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
-    let declared = content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().to_ascii_lowercase().ends_with("json"))
-    });
-    declared
-        || body
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'{')
 }
 
 /// The secret word of a JSON body (top-level string field).
@@ -226,22 +214,6 @@ fn redact_json_in_place(body: &[u8]) -> Option<Vec<u8>> {
         None => Some(out),
         Some(v) if v == REDACTED => Some(out),
         Some(_) => None,
-    }
-}
-
-/// Parses a delivery body (form or JSON) into one object tree.
-pub fn parse_body(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Map<String, Value>, ParseError> {
-    if is_json(content_type, body) {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(ParseError::Json("expected a JSON object".to_owned())),
-            Err(e) => Err(ParseError::Json(e.to_string())),
-        }
-    } else {
-        form::parse_nested(body)
     }
 }
 

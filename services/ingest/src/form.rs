@@ -124,6 +124,37 @@ fn densify(v: &mut Value) {
     }
 }
 
+/// Whether a body is JSON: declared so by its content type, or starting with `{` (storefronts
+/// that let users pick JSON or form do not always say which they sent).
+pub fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
+    let declared = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().to_ascii_lowercase().ends_with("json"))
+    });
+    declared
+        || body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
+}
+
+/// A JSON object or a (nested) form body, as one JSON map.
+pub fn parse_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, ParseError> {
+    if is_json(content_type, body) {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(ParseError::Json("expected a JSON object".to_owned())),
+            Err(e) => Err(ParseError::Json(e.to_string())),
+        }
+    } else {
+        parse_nested(body)
+    }
+}
+
 /// Reads a text field, treating empty strings and the literal `"null"` as absent.
 pub fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     match map.get(key)? {
