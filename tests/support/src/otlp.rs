@@ -114,6 +114,12 @@ pub fn init_tracing() {
         };
         #[allow(clippy::disallowed_methods)] // the test process's own log filter
         let rust_log = std::env::var("RUST_LOG").ok();
+        // `RELAY_TEST_TRACE_FILTER=off` measures the cost of tracing (benchmarks).
+        #[allow(clippy::disallowed_methods)]
+        let cfg = match std::env::var("RELAY_TEST_TRACE_FILTER") {
+            Ok(filter) => TelemetryConfig { trace_filter: filter, ..cfg },
+            Err(_) => cfg,
+        };
         relay_common::telemetry::init(&cfg, "relay-tests", rust_log).unwrap()
     });
 }
