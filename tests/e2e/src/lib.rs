@@ -386,6 +386,18 @@ impl Stack {
         out
     }
 
+    /// The events one storefront's `demo` connection published, in stream order.
+    pub async fn events(&self, source: Source) -> Vec<relay_contracts::StorefrontEvent> {
+        self.read(
+            relay_contracts::StreamKind::Events,
+            &format!("evt.{source}.demo.>"),
+        )
+        .await
+        .iter()
+        .map(|m| relay_contracts::StorefrontEvent::decode(&m.payload).unwrap())
+        .collect()
+    }
+
     /// POSTs a BMC delivery signed with `secret` (`None`: unsigned).
     pub async fn post_bmc(&self, body: &str, secret: Option<&str>) -> reqwest::Response {
         let mut req = self

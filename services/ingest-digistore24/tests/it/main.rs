@@ -9,7 +9,7 @@ mod fixtures;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relay_contracts::{Bucket, EventKind, Namespace, StorefrontEvent, StreamKind};
+use relay_contracts::{Bucket, EventKind, Namespace, StreamKind};
 use relay_e2e::{Stack, StackOptions};
 use relay_ingest_digistore24::{Digistore24, KeyCase, SIGNATURE_KEYS, signed_body};
 
@@ -52,16 +52,6 @@ async fn post(stack: &Stack, addr: SocketAddr, body: String) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-/// The Digistore24 events in the EVENTS stream.
-async fn events(stack: &Stack) -> Vec<StorefrontEvent> {
-    stack
-        .read(StreamKind::Events, "evt.digistore24.demo.>")
-        .await
-        .iter()
-        .map(|m| StorefrontEvent::decode(&m.payload).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_becomes_a_tagged_contact_and_retries_publish_once() {
     let stack = Stack::start().await;
@@ -102,7 +92,7 @@ async fn a_payment_becomes_a_tagged_contact_and_retries_publish_once() {
         events_before + 1
     );
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Digistore24).await;
     assert_eq!(published.len(), 1);
     let e = &published[0];
     assert_eq!(e.kind, EventKind::OrderPaid);
@@ -246,7 +236,7 @@ async fn setup_probe_and_connection_test_answer_ok() {
         (200, "OK".to_owned())
     );
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Digistore24).await;
     let ping = published
         .iter()
         .find(|e| e.kind == EventKind::Ping)
@@ -285,7 +275,7 @@ async fn a_refund_before_its_payment_keeps_both_times() {
         .await;
         assert_eq!((status, text.as_str()), (200, "OK"));
     }
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Digistore24).await;
     let kinds: Vec<_> = published.iter().map(|e| (e.kind, e.occurred_at)).collect();
     let at =
         |s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap();
@@ -323,7 +313,7 @@ async fn retries_after_the_dedupe_window_hit_the_ledger() {
     );
     let events_after_first = stack.stream_messages(StreamKind::Events).await;
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Digistore24).await;
     let js = async_nats::jetstream::new(stack.nats.client().await);
     let ledger = js
         .get_key_value(Namespace::new(Some(stack.prefix.clone())).bucket_name(Bucket::IngestLedger))

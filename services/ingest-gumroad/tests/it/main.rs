@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use relay_contracts::{EventKind, StorefrontEvent, StreamKind};
+use relay_contracts::{EventKind, StreamKind};
 use relay_e2e::Stack;
 use relay_ingest_gumroad::Gumroad;
 
@@ -97,16 +97,6 @@ async fn json(resp: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&resp.text().await.unwrap()).unwrap()
 }
 
-/// Every Gumroad event in the stream, in publish order.
-async fn events(stack: &Stack) -> Vec<StorefrontEvent> {
-    stack
-        .read(StreamKind::Events, "evt.gumroad.demo.>")
-        .await
-        .iter()
-        .map(|m| StorefrontEvent::decode(&m.payload).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sale_becomes_a_tagged_contact_and_retries_publish_once() {
     let stack = Stack::start().await;
@@ -157,7 +147,7 @@ async fn a_sale_becomes_a_tagged_contact_and_retries_publish_once() {
     assert_eq!(resp.status(), 200);
     assert_eq!(json(resp).await["duplicate"], true);
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Gumroad).await;
     assert_eq!(published.len(), 1);
     let e = &published[0];
     assert_eq!(e.kind, EventKind::OrderPaid);
@@ -232,7 +222,7 @@ async fn test_pings_refunds_and_unknown_events_are_published() {
     );
     assert_eq!(post(&stack, addr, &q, &unknown, FORM).await.status(), 200);
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Gumroad).await;
     let kinds: Vec<EventKind> = published.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,

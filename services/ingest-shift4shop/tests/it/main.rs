@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use relay_contracts::{EventKind, StorefrontEvent, StreamKind};
+use relay_contracts::{EventKind, StreamKind};
 use relay_e2e::Stack;
 use relay_ingest_shift4shop::Shift4shop;
 use serde_json::{Value, json};
@@ -58,15 +58,6 @@ async fn post(
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-async fn events(stack: &Stack) -> Vec<StorefrontEvent> {
-    stack
-        .read(StreamKind::Events, "evt.shift4shop.demo.>")
-        .await
-        .iter()
-        .map(|m| StorefrontEvent::decode(&m.payload).unwrap())
-        .collect()
-}
-
 fn duplicate(answer: &str) -> bool {
     serde_json::from_str::<Value>(answer).unwrap()["duplicate"] == true
 }
@@ -117,7 +108,7 @@ async fn an_order_becomes_a_tagged_contact_and_retries_publish_once() {
     .await;
     assert_eq!(status, 200);
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Shift4shop).await;
     assert_eq!(published.len(), 2);
     assert_eq!(published[0].kind, EventKind::OrderPaid);
     assert_eq!(published[0].source_event, "order_new");
@@ -159,7 +150,7 @@ async fn an_xml_customer_becomes_a_tagged_contact() {
         .contact_with_tag("ada@example.com", "shift4shop-customer")
         .await;
     assert_eq!(contact.first_name.as_deref(), Some("Ada"));
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Shift4shop).await;
     assert_eq!(published[0].kind, EventKind::CustomerCreated);
     assert_eq!(published[0].idempotency_key, "customer_new/CustomerID=512");
     // RAW keeps the XML exactly as received.

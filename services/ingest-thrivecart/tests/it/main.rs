@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use relay_contracts::{EventKind, StorefrontEvent, StreamKind};
+use relay_contracts::{EventKind, StreamKind};
 use relay_e2e::Stack;
 use relay_ingest_thrivecart::Thrivecart;
 use serde_json::{Value, json};
@@ -110,15 +110,6 @@ async fn json_of(resp: reqwest::Response) -> Value {
     serde_json::from_str(&resp.text().await.unwrap()).unwrap()
 }
 
-async fn events(stack: &Stack) -> Vec<StorefrontEvent> {
-    stack
-        .read(StreamKind::Events, "evt.thrivecart.demo.>")
-        .await
-        .iter()
-        .map(|m| StorefrontEvent::decode(&m.payload).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn setup_probes_and_orders_become_tagged_contacts_once() {
     let stack = Stack::start().await;
@@ -177,7 +168,7 @@ async fn setup_probes_and_orders_become_tagged_contacts_once() {
         .contact_with_tag("tester@example.com", "thrivecart-customer")
         .await;
 
-    let published = events(&stack).await;
+    let published = stack.events(relay_contracts::Source::Thrivecart).await;
     assert_eq!(published.len(), 2);
     assert_eq!(published[0].kind, EventKind::OrderPaid);
     assert_eq!(published[0].idempotency_key, "order.success:23370556");
@@ -242,7 +233,12 @@ async fn subscription_lifecycle_and_unknown_events_are_published() {
         let resp = post(&stack, addr, &php_form(d), FORM).await;
         assert_eq!(resp.status(), 200, "{}", d["event"]);
     }
-    let kinds: Vec<EventKind> = events(&stack).await.iter().map(|e| e.kind).collect();
+    let kinds: Vec<EventKind> = stack
+        .events(relay_contracts::Source::Thrivecart)
+        .await
+        .iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(
         kinds,
         [
