@@ -16,46 +16,8 @@ const SECRET: &str = "EXAMPLESECRET1";
 const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 
-/// PHP `urlencode` (RFC 1738).
-fn php_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            b' ' => "+".to_owned(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn php_pairs(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    let key = |k: &str| {
-        if prefix.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{prefix}[{k}]")
-        }
-    };
-    match v {
-        Value::Object(m) => m.iter().for_each(|(k, v)| php_pairs(&key(k), v, out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| php_pairs(&key(&i.to_string()), v, out)),
-        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
-        other => out.push((prefix.to_owned(), other.to_string())),
-    }
-}
-
-/// The object as `http_build_query` encodes it.
-fn php_form(v: &Value) -> String {
-    let mut pairs = Vec::new();
-    php_pairs("", v, &mut pairs);
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", php_encode(k), php_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
+mod php_form;
+use php_form::php_form;
 
 /// An `order.success` (structure of the magloft/thrivecart capture, fake values).
 fn order_success(order_id: &str, email: &str, secret: &str) -> Value {
