@@ -34,6 +34,8 @@ pub enum TokenKind {
     PrivateIntegration,
     /// An OAuth access token (Location).
     OAuth,
+    /// An OAuth access token of an agency (Company): reaches only the agency endpoints.
+    Agency,
     /// An OAuth access token that has expired (or was forced to).
     Expired,
 }
@@ -44,7 +46,8 @@ pub(crate) struct Caller {
     /// What rate limits are keyed by with the location: the app (`app:<client id>`) for OAuth
     /// tokens, the token itself for private integration tokens.
     pub(crate) rate_key: String,
-    /// The location the token belongs to.
+    /// The location the token belongs to; for an agency token, its company (GHL counts limits
+    /// per app and location or company).
     pub(crate) location_id: String,
     /// The credential's kind.
     pub(crate) kind: TokenKind,
@@ -71,14 +74,22 @@ pub(crate) fn authenticate(
         });
     }
     match store.oauth.check(token, now) {
-        Ok(grant) => match store.location(&grant.location_id) {
-            Some(location) => Ok(Caller {
+        Ok(grant) => match grant.location_id {
+            None => Ok(Caller {
                 rate_key: format!("app:{}", grant.client_id),
-                location_id: grant.location_id,
-                kind: TokenKind::OAuth,
-                rate_limit: location.rate_limit().cloned(),
+                location_id: grant.company_id,
+                kind: TokenKind::Agency,
+                rate_limit: None,
             }),
-            None => Err((Error::InvalidToken, TokenKind::Invalid)),
+            Some(location_id) => match store.location(&location_id) {
+                Some(location) => Ok(Caller {
+                    rate_key: format!("app:{}", grant.client_id),
+                    location_id,
+                    kind: TokenKind::OAuth,
+                    rate_limit: location.rate_limit().cloned(),
+                }),
+                None => Err((Error::InvalidToken, TokenKind::Invalid)),
+            },
         },
         Err(AccessRefusal::Expired) => Err((Error::ExpiredToken, TokenKind::Expired)),
         Err(AccessRefusal::Unknown) => Err((Error::InvalidToken, TokenKind::Invalid)),

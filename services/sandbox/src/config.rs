@@ -2,6 +2,7 @@
 //! environment → `--set`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use relay_common::config::{ConfigIssue, ServiceConfig, TelemetryConfig};
@@ -38,6 +39,14 @@ pub struct SandboxConfig {
     pub clock: ClockMode,
     /// Seed of the generator behind probabilistic faults, so a run can be repeated.
     pub fault_seed: u64,
+    /// A JSON file that keeps locations, contacts, OAuth apps and tokens and Shift4Shop stores
+    /// across restarts: read at start when it exists, written (to a temporary file renamed over
+    /// it) every `persist_interval` after changes and at shutdown. Unset (the default): memory
+    /// only. Faults, the request log and rate-limit budgets are never saved.
+    pub data_file: Option<PathBuf>,
+    /// How often changes are written to `data_file`.
+    #[serde(with = "humantime_serde")]
+    pub persist_interval: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -53,6 +62,8 @@ impl Default for SandboxConfig {
             oauth: OAuthConfig::default(),
             clock: ClockMode::System,
             fault_seed: 0x5eed_cafe,
+            data_file: None,
+            persist_interval: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +84,12 @@ impl ServiceConfig for SandboxConfig {
         self.telemetry.validate(&mut issues);
         self.rate_limit.validate("rate_limit", &mut issues);
         self.oauth.validate("oauth", &mut issues);
+        if self.persist_interval < Duration::from_millis(10) {
+            issues.push(ConfigIssue::new(
+                "persist_interval",
+                "must be at least 10ms",
+            ));
+        }
         if self.request_log_capacity == 0 {
             issues.push(ConfigIssue::new(
                 "request_log_capacity",
@@ -236,9 +253,16 @@ mod tests {
         let cfg: SandboxConfig = serde_json::from_value(serde_json::json!({
             "rate_limit": {"burst_interval": "250ms", "algorithm": "fixed_window"},
             "latency": "5ms", "search_index_lag": "2s", "clock": "frozen",
-            "oauth": {"access_token_ttl": "1h"}
+            "oauth": {"access_token_ttl": "1h"},
+            "data_file": "/var/lib/relay/sandbox.json", "persist_interval": "250ms"
         }))
         .unwrap();
+        assert_eq!(
+            cfg.data_file.as_deref(),
+            Some(std::path::Path::new("/var/lib/relay/sandbox.json"))
+        );
+        assert_eq!(cfg.persist_interval, Duration::from_millis(250));
+        assert_eq!(SandboxConfig::default().data_file, None);
         assert_eq!(cfg.rate_limit.burst_interval, Duration::from_millis(250));
         assert_eq!(cfg.rate_limit.algorithm, RateLimitAlgorithm::FixedWindow);
         assert_eq!(cfg.search_index_lag, Duration::from_secs(2));

@@ -10,8 +10,8 @@ use crate::dto::ContactPatch;
 /// The `type` every contact created through the API gets.
 const DEFAULT_CONTACT_TYPE: &str = "lead";
 
-/// A contact as the sandbox stores it.
-#[derive(Clone, Debug)]
+/// A contact as the sandbox stores it (and persists it: see `SandboxConfig::data_file`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Contact {
     pub(crate) id: String,
     /// Creation sequence within the sandbox: matching prefers the oldest contact.
@@ -46,7 +46,9 @@ pub(crate) struct Contact {
     pub(crate) followers: Vec<String>,
     /// The business the contact belongs to (`POST /contacts/bulk/business`).
     pub(crate) business_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) date_added: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) date_updated: OffsetDateTime,
 }
 
@@ -183,17 +185,33 @@ impl Contact {
         (!joined.is_empty()).then_some(joined)
     }
 
+    /// Custom field values in the read shape, `{id, value}`.
+    fn custom_field_values(&self) -> Vec<CustomFieldValue> {
+        self.custom_fields
+            .iter()
+            .map(|(id, value)| CustomFieldValue {
+                id: id.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+
+    /// `dateOfBirth` as GHL reads it back: ISO midnight.
+    fn date_of_birth_iso(&self) -> Option<String> {
+        self.date_of_birth
+            .map(|d| format!("{}T00:00:00.000Z", iso_date(d)))
+    }
+
     /// The read shape.
     pub(crate) fn view(&self) -> ContactView {
-        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
         ContactView {
             id: self.id.clone(),
             location_id: self.location_id.clone(),
             name: self.display_name(),
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
-            first_name_lower_case: lower(&self.first_name),
-            last_name_lower_case: lower(&self.last_name),
+            first_name_lower_case: lower(self.first_name.as_ref()),
+            last_name_lower_case: lower(self.last_name.as_ref()),
             full_name_lower_case: self.display_name().map(|n| n.to_lowercase()),
             email: self.email.clone(),
             email_lower_case: self.email_lower(),
@@ -209,22 +227,13 @@ impl Contact {
             company_name: self.company_name.clone(),
             source: self.source.clone(),
             assigned_to: self.assigned_to.clone(),
-            date_of_birth: self
-                .date_of_birth
-                .map(|d| format!("{}T00:00:00.000Z", iso_date(d))),
+            date_of_birth: self.date_of_birth_iso(),
             dnd: self.dnd,
             dnd_settings: self.dnd_settings.clone(),
             inbound_dnd_settings: self.inbound_dnd_settings.clone(),
             contact_type: DEFAULT_CONTACT_TYPE.to_owned(),
             tags: self.tags.clone(),
-            custom_fields: self
-                .custom_fields
-                .iter()
-                .map(|(id, value)| CustomFieldValue {
-                    id: id.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
+            custom_fields: self.custom_field_values(),
             business_id: self.business_id.clone(),
             followers: self.followers.clone(),
             date_added: iso_millis(self.date_added),
@@ -236,15 +245,14 @@ impl Contact {
     /// `searchAfter`, plus the names clients read): no `dndSettings` (issue #43), `address`
     /// rather than `address1`.
     pub(crate) fn search_view(&self, search_after: Option<Vec<Value>>) -> SearchContactView {
-        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
         SearchContactView {
             id: self.id.clone(),
             location_id: self.location_id.clone(),
             contact_name: self.display_name(),
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
-            first_name_lower_case: lower(&self.first_name),
-            last_name_lower_case: lower(&self.last_name),
+            first_name_lower_case: lower(self.first_name.as_ref()),
+            last_name_lower_case: lower(self.last_name.as_ref()),
             email: self.email.clone(),
             phone: self.phone.clone(),
             company_name: self.company_name.clone(),
@@ -257,20 +265,11 @@ impl Contact {
             website: self.website.clone(),
             source: self.source.clone(),
             assigned_to: self.assigned_to.clone(),
-            date_of_birth: self
-                .date_of_birth
-                .map(|d| format!("{}T00:00:00.000Z", iso_date(d))),
+            date_of_birth: self.date_of_birth_iso(),
             contact_type: DEFAULT_CONTACT_TYPE.to_owned(),
             dnd: self.dnd,
             tags: self.tags.clone(),
-            custom_fields: self
-                .custom_fields
-                .iter()
-                .map(|(id, value)| CustomFieldValue {
-                    id: id.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
+            custom_fields: self.custom_field_values(),
             additional_emails: Vec::new(),
             additional_phones: Vec::new(),
             attributions: Vec::new(),
@@ -480,6 +479,10 @@ pub struct CustomFieldValue {
     pub id: String,
     /// The stored value (string, number, array or object, by the field's type).
     pub value: Value,
+}
+
+fn lower(s: Option<&String>) -> Option<String> {
+    s.map(|s| s.to_lowercase())
 }
 
 /// Formats a timestamp as GHL does: `2024-01-05T10:11:12.345Z`.

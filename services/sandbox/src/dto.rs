@@ -442,6 +442,41 @@ pub(crate) fn task_body(bytes: &[u8], dto: TaskDto) -> Result<TaskInput> {
     Ok(input)
 }
 
+/// A location-wide task search (`TaskSearchParamsDto`); every criterion is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TaskSearch {
+    /// `contactId`: tasks of these contacts.
+    pub(crate) contact_ids: Option<Vec<String>>,
+    /// `completed`: done or pending tasks.
+    pub(crate) completed: Option<bool>,
+    /// `assignedTo`: tasks assigned to these users.
+    pub(crate) assigned_to: Option<Vec<String>>,
+    /// `query`: text in the title or body, ignoring case.
+    pub(crate) query: Option<String>,
+    /// `businessId`: tasks of the business's contacts.
+    pub(crate) business_id: Option<String>,
+    /// `limit` (default 25).
+    pub(crate) limit: usize,
+    /// `skip` (default 0).
+    pub(crate) skip: usize,
+}
+
+/// Parses a `POST /locations/{id}/tasks/search` body.
+pub(crate) fn task_search_body(bytes: &[u8]) -> Result<TaskSearch> {
+    let mut f = Fields::parse(bytes)?;
+    let search = TaskSearch {
+        contact_ids: f.strings("contactId", false),
+        completed: f.boolean("completed", false),
+        assigned_to: f.strings("assignedTo", false),
+        query: f.string("query", false).as_set().cloned(),
+        business_id: f.string("businessId", false).as_set().cloned(),
+        limit: f.integer("limit", false).map_or(25, |n| n as usize),
+        skip: f.integer("skip", false).map_or(0, |n| n as usize),
+    };
+    f.finish()?;
+    Ok(search)
+}
+
 /// A note body (`NotesDTO`, `UpdateNoteDTO`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct NoteInput {
@@ -563,102 +598,108 @@ pub(crate) fn bulk_business_body(bytes: &[u8]) -> Result<BulkBusiness> {
     })
 }
 
+/// A nullable string field: `null` clears it, a string goes through `read` (a value, or the
+/// message for a string it refuses), anything else is `not_string`.
+fn nullable<T>(
+    errors: &mut Vec<String>,
+    value: Value,
+    not_string: impl FnOnce() -> String,
+    read: impl FnOnce(String) -> Result<Patch<T>, String>,
+) -> Patch<T> {
+    let read = match value {
+        Value::Null => return Patch::Clear,
+        Value::String(s) => read(s),
+        _ => Err(not_string()),
+    };
+    read.unwrap_or_else(|message| {
+        errors.push(message);
+        Patch::Keep
+    })
+}
+
 fn string(errors: &mut Vec<String>, key: &str, value: Value) -> Patch<String> {
-    match value {
-        Value::Null => Patch::Clear,
-        Value::String(s) => Patch::Set(s),
-        _ => {
-            errors.push(format!("{key} must be a string"));
-            Patch::Keep
-        }
-    }
+    nullable(
+        errors,
+        value,
+        || format!("{key} must be a string"),
+        |s| Ok(Patch::Set(s)),
+    )
 }
 
 fn email(errors: &mut Vec<String>, value: Value) -> Patch<String> {
-    match value {
-        Value::Null => Patch::Clear,
-        Value::String(s) if looks_like_email(&s) => Patch::Set(s),
-        _ => {
-            errors.push("email must be an email".into());
-            Patch::Keep
+    let message = || "email must be an email".to_owned();
+    nullable(errors, value, message, |s| {
+        if looks_like_email(&s) {
+            Ok(Patch::Set(s))
+        } else {
+            Err(message())
         }
-    }
+    })
 }
 
 fn phone(errors: &mut Vec<String>, value: Value) -> Patch<String> {
-    match value {
-        Value::Null => Patch::Clear,
-        Value::String(s) => match normalize_phone(&s) {
-            Ok(Some(p)) => Patch::Set(p),
-            Ok(None) => Patch::Clear,
-            Err(()) => {
-                errors.push("phone must be a valid phone number".into());
-                Patch::Keep
-            }
+    nullable(
+        errors,
+        value,
+        || "phone must be a string".into(),
+        |s| match normalize_phone(&s) {
+            Ok(Some(p)) => Ok(Patch::Set(p)),
+            Ok(None) => Ok(Patch::Clear),
+            Err(()) => Err("phone must be a valid phone number".into()),
         },
-        _ => {
-            errors.push("phone must be a string".into());
-            Patch::Keep
-        }
-    }
+    )
 }
 
+/// The `dateOfBirth` layouts GHL accepts, as its validation message lists them.
+const DATE_OF_BIRTH_LAYOUTS: &str = "dateOfBirth must be a date in one of the formats \
+     YYYY-MM-DD, MM-DD-YYYY, YYYY/MM/DD, MM/DD/YYYY, YYYY.MM.DD, MM.DD.YYYY, YYYY_MM_DD, MM_DD_YYYY";
+
 fn date_of_birth(errors: &mut Vec<String>, value: Value) -> Patch<Date> {
-    match value {
-        Value::Null => Patch::Clear,
-        Value::String(s) if s.trim().is_empty() => Patch::Clear,
-        Value::String(s) => match parse_date_of_birth(&s) {
-            Some(d) => Patch::Set(d),
-            None => {
-                errors.push(
-                    "dateOfBirth must be a date in one of the formats YYYY-MM-DD, MM-DD-YYYY, YYYY/MM/DD, \
-                     MM/DD/YYYY, YYYY.MM.DD, MM.DD.YYYY, YYYY_MM_DD, MM_DD_YYYY"
-                        .into(),
-                );
-                Patch::Keep
-            }
+    nullable(
+        errors,
+        value,
+        || "dateOfBirth must be a string".into(),
+        |s| match parse_date_of_birth(&s) {
+            _ if s.trim().is_empty() => Ok(Patch::Clear),
+            Some(d) => Ok(Patch::Set(d)),
+            None => Err(DATE_OF_BIRTH_LAYOUTS.into()),
         },
-        _ => {
-            errors.push("dateOfBirth must be a string".into());
-            Patch::Keep
-        }
-    }
+    )
 }
 
 /// `dndSettings`: channels `Call`, `Email`, `SMS`, `WhatsApp`, `GMB`, `FB`, each
 /// `{status: active|inactive|permanent, message?, code?}` (contacts-endpoints.md §5).
 fn dnd_settings(errors: &mut Vec<String>, value: Value) -> Patch<Value> {
-    const CHANNELS: [&str; 6] = ["Call", "Email", "SMS", "WhatsApp", "GMB", "FB"];
-    let Some(map) = object_or_clear(errors, "dndSettings", &value) else {
-        return if value.is_null() {
-            Patch::Clear
-        } else {
-            Patch::Keep
-        };
-    };
-    let before = errors.len();
-    for (channel, setting) in map {
-        if CHANNELS.contains(&channel.as_str()) {
-            dnd_channel(
-                errors,
-                &format!("dndSettings.{channel}"),
-                setting,
-                &["active", "inactive", "permanent"],
-            );
-        } else {
-            errors.push(format!("dndSettings.property {channel} should not exist"));
-        }
-    }
-    if errors.len() == before {
-        Patch::Set(value)
-    } else {
-        Patch::Keep
-    }
+    dnd_object(
+        errors,
+        "dndSettings",
+        value,
+        &["Call", "Email", "SMS", "WhatsApp", "GMB", "FB"],
+        &["active", "inactive", "permanent"],
+    )
 }
 
 /// `inboundDndSettings`: `{all: {status: active|inactive, message?}}`.
 fn inbound_dnd_settings(errors: &mut Vec<String>, value: Value) -> Patch<Value> {
-    let Some(map) = object_or_clear(errors, "inboundDndSettings", &value) else {
+    dnd_object(
+        errors,
+        "inboundDndSettings",
+        value,
+        &["all"],
+        &["active", "inactive"],
+    )
+}
+
+/// An object of DND settings per channel: `null` clears it; each of `channels` takes a
+/// setting with one of `statuses`.
+fn dnd_object(
+    errors: &mut Vec<String>,
+    key: &str,
+    value: Value,
+    channels: &[&str],
+    statuses: &[&str],
+) -> Patch<Value> {
+    let Some(map) = object_or_clear(errors, key, &value) else {
         return if value.is_null() {
             Patch::Clear
         } else {
@@ -667,17 +708,10 @@ fn inbound_dnd_settings(errors: &mut Vec<String>, value: Value) -> Patch<Value> 
     };
     let before = errors.len();
     for (channel, setting) in map {
-        if channel == "all" {
-            dnd_channel(
-                errors,
-                "inboundDndSettings.all",
-                setting,
-                &["active", "inactive"],
-            );
+        if channels.contains(&channel.as_str()) {
+            dnd_channel(errors, &format!("{key}.{channel}"), setting, statuses);
         } else {
-            errors.push(format!(
-                "inboundDndSettings.property {channel} should not exist"
-            ));
+            errors.push(format!("{key}.property {channel} should not exist"));
         }
     }
     if errors.len() == before {

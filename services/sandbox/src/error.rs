@@ -106,6 +106,12 @@ pub enum Error {
         path: String,
     },
 
+    /// A token of the wrong class for the endpoint: an agency token on a location endpoint, or
+    /// a location token on an agency one. 401 `"The token is not authorized for this scope."`
+    /// (observed, highlevel-api-docs issue #319).
+    #[error("the token is not authorized for this scope")]
+    ScopeNotAuthorized,
+
     /// A Shift4Shop REST error: its status and `[{"Key": key, "Message": message}]`.
     #[error("shift4shop {status}: {message}")]
     Shift4Shop {
@@ -142,7 +148,8 @@ impl Error {
             | Self::InvalidClient
             | Self::InvalidToken
             | Self::InvalidVersion
-            | Self::MissingVersion => StatusCode::UNAUTHORIZED,
+            | Self::MissingVersion
+            | Self::ScopeNotAuthorized => StatusCode::UNAUTHORIZED,
             Self::Shift4Shop { status, .. } => *status,
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -193,6 +200,7 @@ impl Error {
                 "message": format!("Cannot {method} {path}"),
                 "error": "Not Found",
             }),
+            Self::ScopeNotAuthorized => unauthorized("The token is not authorized for this scope."),
             Self::Shift4Shop { key, message, .. } => json!([{ "Key": key, "Message": message }]),
             Self::Unprocessable(m) => json!({
                 "statusCode": status,

@@ -1,14 +1,15 @@
 //! `relay-sandbox`: a HighLevel (LeadConnector) API v2 simulator, faithful enough that a client
 //! passing against it passes against GHL, plus Shift4Shop's REST customers API. It is the local
 //! stack's default target and the oracle of end-to-end tests; it starts in milliseconds and
-//! keeps everything in memory.
+//! keeps everything in memory, or, with `data_file`, also in a JSON file across restarts.
 //!
 //! # What it simulates
 //!
 //! - **Contacts, all 32 operations of `apps/contacts.json`**: create (201), get, update
 //!   (`succeded`), delete, upsert (200 with `new`), duplicate search, search (filters, groups,
 //!   sort, `page` and `searchAfter` paging, free text), contacts by business, the deprecated
-//!   `GET /contacts/` (keyset paging by `meta.startAfter`/`startAfterId`), tasks, notes,
+//!   `GET /contacts/` (keyset paging by `meta.startAfter`/`startAfterId`), custom field
+//!   filters (`customFields.<id>` or `customFields.<fieldKey>`), tasks, notes,
 //!   appointments (read; seeded through the control API), tags, bulk tags, bulk business,
 //!   followers, campaigns and workflows, with GHL's DTO whitelists (422
 //!   `"property X should not exist"`), duplicate rules, read shapes and quirks (`succeded`,
@@ -16,11 +17,15 @@
 //!   `{id, value}`).
 //! - **Locations**: `GET /locations/{id}` with `settings.allowDuplicateContact`, custom field
 //!   definitions (`GET/POST/PUT/DELETE /locations/{id}/customFields...`), the tag catalogue,
-//!   businesses, campaigns, workflows and users (enough to resolve ids).
+//!   the location-wide task search (`POST /locations/{id}/tasks/search`), businesses,
+//!   campaigns, workflows and users (enough to resolve ids).
 //! - **Auth**: private integration tokens per location; OAuth `POST /oauth/token`
 //!   (`authorization_code`, `refresh_token`; expiring access tokens; rotating refresh tokens,
-//!   the used one invalidated); the `Version` header; 401 bodies for missing, invalid and
-//!   expired tokens (`"Invalid JWT"`); 403 across locations.
+//!   the used one invalidated); agency installs: `Company` tokens, exchanged for location
+//!   tokens at `POST /oauth/locationToken`, and `GET /oauth/installedLocations`; the
+//!   `Version` header; 401 bodies for missing, invalid and expired tokens (`"Invalid JWT"`)
+//!   and for a token of the wrong class (`"The token is not authorized for this scope."`);
+//!   403 across locations.
 //! - **Rate limits** per (app or token, location): 100 / 10 s and 200,000 / day by default,
 //!   the five `X-RateLimit-*` headers, 429s, and a selectable burst algorithm (sliding or fixed
 //!   window).
@@ -29,8 +34,10 @@
 //!   hangs, TCP resets, forced token expiry, forced 429s.
 //! - **Inspection and control** under `/_sandbox/` (see `routes::control`): locations and
 //!   tokens, every stored entity, the request log and counts per endpoint and status, the clock
-//!   (system or frozen, steppable), the index lag, OAuth apps and codes, Shift4Shop stores,
-//!   reset.
+//!   (system or frozen, steppable), the index lag, OAuth apps and installs, Shift4Shop
+//!   stores, reset.
+//! - **Persistence** (optional): with `data_file` (`--data-file PATH`) the state is read from
+//!   a JSON file at start and written back atomically after changes and at shutdown.
 //! - **Shift4Shop** customers (`GET/POST /Customers`, `GET/PUT /Customers/{id}`, headers
 //!   `SecureURL`, `PrivateKey`, `Token`, `limit`/`offset` paging) under the path prefix
 //!   `/shift4shop`: a client with base URL `http://<sandbox>/shift4shop` calls
@@ -64,6 +71,9 @@
 //! | unencoded `+` in duplicate search `number` | decodes to a space: no match |
 //! | unknown query parameters | 422 with a message array, like unknown body properties |
 //! | search filter on an unknown field/operator | 400 `"Invalid field X"` (issue #289) |
+//! | search filter `customFields.<id or fieldKey>` | text fields take the text operators (ignoring case; list values match by item), numbers `eq`/`not_eq`/`range`, dates `range`, every type `exists`/`not_exists`; another operator is 400 `"Operator X is not supported for field customFields.Y"` (GHL's syntax is in its external search document, which the reference does not reproduce) |
+//! | location task search order | by `dueDate`, then id; `limit` 25 and `skip` 0 by default |
+//! | agency (`Company`) token on a location endpoint, or a location token on an agency one | 401 `"The token is not authorized for this scope."` (wording from issue #319) |
 //! | deprecated `GET /contacts/` order | newest first (`dateAdded` desc, then id); `meta.startAfter` is the last contact's `dateAdded` in ms |
 //! | search, list and contacts-by-business | read the lagging index; get-by-id, upsert matching and duplicate search do not |
 //! | malformed JSON | 400 `{"statusCode":400,"message":"Malformed JSON body: ...","error":"Bad Request"}` |
@@ -72,7 +82,10 @@
 //! # Benchmark
 //!
 //! `cargo bench -p relay-sandbox --bench throughput` measures upsert and search requests per
-//! second against a trivial axum handler in the same process and prints the ratios.
+//! second against a trivial axum handler in the same process and prints the ratios. Search
+//! keeps up because the index holds each location's documents newest first (the default
+//! order) with lazily built posting lists for exact tag, email and phone filters, and renders
+//! each result's JSON once (see `store::search`).
 //!
 //! # Use
 //!
@@ -101,6 +114,7 @@ mod error;
 mod faults;
 mod ids;
 mod oauth;
+mod persist;
 mod ratelimit;
 mod requests;
 mod routes;

@@ -1,5 +1,7 @@
 //! `relay-sandbox`: parse args, load config, init telemetry, serve until SIGTERM/SIGINT.
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use clap::Parser;
 use relay_common::config::{ConfigArgs, load_or_exit, process_env};
@@ -11,12 +13,19 @@ use relay_sandbox::{Sandbox, SandboxConfig};
 struct Args {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Keep the state in this JSON file across restarts (the `data_file` setting): read at
+    /// start, written after changes and at shutdown.
+    #[arg(long, value_name = "PATH")]
+    data_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cfg: SandboxConfig = load_or_exit("relay-sandbox", &args.config);
+    let mut cfg: SandboxConfig = load_or_exit("relay-sandbox", &args.config);
+    if let Some(path) = args.data_file {
+        cfg.data_file = Some(path);
+    }
     let telemetry =
         relay_common::telemetry::init(&cfg.telemetry, "relay-sandbox", process_env("RUST_LOG"))
             .context("cannot initialise telemetry")?;

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ use crate::auth::{self, TokenKind};
 use crate::config::SandboxConfig;
 use crate::error::Error;
 use crate::faults::{Effect, FaultKind, Target};
+use crate::persist;
 use crate::requests::RequestRecord;
 use crate::routes;
 use crate::state::SandboxState;
@@ -47,19 +49,44 @@ pub struct Sandbox {
     listener: TcpListener,
     addr: SocketAddr,
     state: SandboxState,
+    persist: Option<Persist>,
+}
+
+/// Where and how often the state is saved (`SandboxConfig::data_file`).
+#[derive(Debug)]
+struct Persist {
+    path: PathBuf,
+    every: Duration,
+    /// The change mark the file holds (`None`: there is no file yet).
+    saved: Option<u64>,
 }
 
 impl Sandbox {
-    /// Binds `cfg.listen` and builds the state (seeding the demo data when configured).
+    /// Binds `cfg.listen` and builds the state: read from `cfg.data_file` when it exists,
+    /// otherwise fresh (seeding the demo data when configured). A data file that cannot be
+    /// read is an error.
     pub async fn bind(cfg: SandboxConfig) -> io::Result<Sandbox> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
         // Counters are recorded from the first request; `/metrics` renders them.
         let _ = relay_common::metrics::install();
+        let state = SandboxState::new(&cfg);
+        let persist = match cfg.data_file {
+            Some(path) => {
+                let loaded = state.restore(&path)?;
+                Some(Persist {
+                    path,
+                    every: cfg.persist_interval,
+                    saved: loaded.then(|| state.change_mark()),
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             addr,
-            state: SandboxState::new(&cfg),
+            state,
+            persist,
         })
     }
 
@@ -74,19 +101,42 @@ impl Sandbox {
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, cuts simulated delays and
-    /// hangs short and waits for in-flight requests.
+    /// hangs short and waits for in-flight requests; with a data file, saves changes
+    /// periodically meanwhile and once more at the end.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
         let state = self.state.clone();
-        let signal = async move {
-            shutdown.cancelled().await;
-            state.shutting_down();
+        let stop_saving = CancellationToken::new();
+        let saver = self.persist.map(|p| {
+            let task = tokio::spawn(persist::run(
+                state.clone(),
+                p.path.clone(),
+                p.every,
+                p.saved,
+                stop_saving.clone(),
+            ));
+            (p.path, task)
+        });
+        let signal = {
+            let state = state.clone();
+            async move {
+                shutdown.cancelled().await;
+                state.shutting_down();
+            }
         };
-        axum::serve(
+        let served = axum::serve(
             SandboxListener(self.listener),
             router(self.state).into_make_service_with_connect_info::<ConnHandle>(),
         )
         .with_graceful_shutdown(signal)
-        .await
+        .await;
+        if let Some((path, task)) = saver {
+            stop_saving.cancel();
+            let saved = task.await.map_err(io::Error::other)?;
+            if saved != Some(state.change_mark()) {
+                persist::save(&state, &path).await?;
+            }
+        }
+        served
     }
 }
 
@@ -302,8 +352,14 @@ async fn trace_request(req: Request, next: Next) -> Response {
 /// The gate in front of every API route; control routes pass straight through.
 async fn api_gate(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
     let surface = surface(req.uri().path());
+    // Marked once answered: a save that sees the mark also holds the change.
+    let writes = persist::may_write(req.method(), req.uri().path());
     if surface == Surface::Control {
-        return next.run(req).await;
+        let response = next.run(req).await;
+        if writes {
+            state.mark_changed();
+        }
+        return response;
     }
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -342,6 +398,9 @@ async fn api_gate(State(state): State<SandboxState>, req: Request, next: Next) -
         "api request"
     );
     state.record(record, raw);
+    if writes {
+        state.mark_changed();
+    }
     response
 }
 
@@ -412,6 +471,10 @@ async fn gate(
     };
     record.token_kind = caller.kind;
     record.location_id = Some(caller.location_id.clone());
+    // Agency tokens reach the agency endpoints only, and only they do.
+    if (caller.kind == TokenKind::Agency) != routes::oauth::is_agency_path(parts.uri.path()) {
+        return Error::ScopeNotAuthorized.into_response();
+    }
     if let Err(error) = auth::check_version(&parts.headers) {
         return error.into_response();
     }

@@ -117,7 +117,7 @@ pub struct ShopView {
     pub customers: Vec<Value>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Shop {
     private_key: String,
     token: String,
@@ -125,9 +125,10 @@ struct Shop {
     next_id: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Customer {
     fields: Map<String, Value>,
+    #[serde(with = "time::serde::rfc3339")]
     last_update: OffsetDateTime,
 }
 
@@ -296,7 +297,7 @@ impl CustomerQuery {
 }
 
 /// Every store.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Shops {
     shops: BTreeMap<String, Shop>,
 }

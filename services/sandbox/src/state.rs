@@ -1,6 +1,9 @@
 //! The shared state behind every handler, and the handle tests and other crates use to inspect
 //! and steer a running sandbox.
 
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -42,6 +45,8 @@ struct Shared {
     faults: Mutex<Faults>,
     /// Cancelled when the server shuts down, to cut simulated delays and hangs short.
     shutdown: CancellationToken,
+    /// Moves on every change the data file must get (see `persist`).
+    changes: AtomicU64,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section leaves the data consistent
@@ -71,8 +76,48 @@ impl SandboxState {
                 faults: Mutex::new(Faults::new(cfg.fault_seed)),
                 clock,
                 shutdown: CancellationToken::new(),
+                changes: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Replaces the store with the one saved in `path`, if the file exists; returns whether it
+    /// did. Everything read is searchable at once.
+    pub(crate) fn restore(&self, path: &Path) -> io::Result<bool> {
+        let Some(bytes) = crate::persist::read(path)? else {
+            return Ok(false);
+        };
+        let mut store = lock(&self.inner.store);
+        let lag = store.search_lag();
+        *store = Store::load(&bytes, lag, self.inner.clock.now()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        Ok(true)
+    }
+
+    /// The store as the data file holds it.
+    pub(crate) fn saved_bytes(&self) -> io::Result<Vec<u8>> {
+        lock(&self.inner.store).save().map_err(io::Error::other)
+    }
+
+    /// Records that the state changed (for the data file). Called after the change, so a save
+    /// that read the new mark also holds the change.
+    pub(crate) fn mark_changed(&self) {
+        self.inner.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// `result`, after recording a change.
+    fn changed<T>(&self, result: T) -> T {
+        self.mark_changed();
+        result
+    }
+
+    /// How many changes were recorded.
+    pub(crate) fn change_mark(&self) -> u64 {
+        self.inner.changes.load(Ordering::Acquire)
     }
 
     /// Every contact of a location, in creation order, with tags and custom fields (empty for
@@ -107,7 +152,8 @@ impl SandboxState {
     /// workflows.
     pub fn add_location(&self, location: NewLocation) -> Result<LocationView> {
         let now = self.inner.clock.now_utc();
-        lock(&self.inner.store).add_location(location, now)
+        let result = lock(&self.inner.store).add_location(location, now);
+        self.changed(result)
     }
 
     /// One location.
@@ -129,7 +175,8 @@ impl SandboxState {
     /// Adds users, campaigns, workflows and appointments to a location.
     pub fn seed_location(&self, id: &str, seed: LocationSeed) -> Result<LocationEntities> {
         let now = self.inner.clock.now_utc();
-        lock(&self.inner.store).seed_location(id, seed, now)
+        let result = lock(&self.inner.store).seed_location(id, seed, now);
+        self.changed(result)
     }
 
     /// Adds a fault for the next matching requests.
@@ -179,24 +226,29 @@ impl SandboxState {
 
     /// Registers an OAuth app.
     pub fn add_oauth_app(&self, app: NewOAuthApp) -> Result<OAuthAppView> {
-        lock(&self.inner.store).oauth.add_app(app)
+        let result = lock(&self.inner.store).oauth.add_app(app);
+        self.changed(result)
     }
 
-    /// Issues an authorization code, as if a user had approved the app for the location.
+    /// Installs an app, as if a user had approved it for the location (or, with
+    /// `company_id`, for the agency), and issues the authorization code.
     pub fn issue_auth_code(&self, code: NewAuthCode) -> Result<AuthCodeView> {
         let now = self.inner.clock.now_utc();
         let mut store = lock(&self.inner.store);
-        let exists = store.location(&code.location_id).is_some();
-        store.oauth.issue_code(code, exists, now, &self.inner.oauth)
+        let sites = store.sites();
+        let result = store.oauth.issue_code(code, &sites, now, &self.inner.oauth);
+        drop(store);
+        self.changed(result)
     }
 
     /// Forces expiry of OAuth access tokens (one token, one location's, or all when both are
     /// `None`); returns how many were still valid.
     pub fn expire_tokens(&self, token: Option<&str>, location_id: Option<&str>) -> usize {
         let now = self.inner.clock.now_utc();
-        lock(&self.inner.store)
+        let result = lock(&self.inner.store)
             .oauth
-            .expire(token, location_id, now)
+            .expire(token, location_id, now);
+        self.changed(result)
     }
 
     /// Every OAuth access token issued.
@@ -207,7 +259,8 @@ impl SandboxState {
 
     /// Creates a Shift4Shop store.
     pub fn add_shop(&self, shop: NewShop) -> Result<ShopView> {
-        lock(&self.inner.store).shops.add(shop)
+        let result = lock(&self.inner.store).shops.add(shop);
+        self.changed(result)
     }
 
     /// Every Shift4Shop store with its customers.
@@ -225,6 +278,7 @@ impl SandboxState {
             let lag = store.search_lag();
             *store = Store::new(self.inner.seed_demo, lag, now);
         }
+        self.mark_changed();
         *lock(&self.inner.limiter) = RateLimiter::new(self.inner.clock.now());
         lock(&self.inner.faults).clear();
         lock(&self.inner.log).clear();
@@ -268,7 +322,8 @@ impl SandboxState {
             return false;
         }
         store.oauth.expire(Some(token), None, now);
-        true
+        drop(store);
+        self.changed(true)
     }
 
     fn limits_of<'a>(&'a self, caller: &'a Caller) -> &'a RateLimitConfig {

@@ -23,7 +23,7 @@
 //! | `GET /_sandbox/search` | `{index_lag_ms, pending}` |
 //! | `PUT /_sandbox/search` | `{index_lag_ms}`: change the index lag |
 //! | `POST /_sandbox/oauth/apps` | register an app (`NewOAuthApp`, 201 `OAuthAppView`) |
-//! | `POST /_sandbox/oauth/codes` | issue an authorization code (`NewAuthCode`, 201 `AuthCodeView`) |
+//! | `POST /_sandbox/oauth/codes` | install an app in a location, or with `company_id` for an agency, and issue the authorization code (`NewAuthCode`, 201 `AuthCodeView`) |
 //! | `GET /_sandbox/oauth/tokens` | `{tokens: [AccessTokenView]}` |
 //! | `POST /_sandbox/oauth/expire` | `{token?, location_id?}`: force expiry (`{expired: n}`) |
 //! | `GET /_sandbox/shift4shop/stores` | `{stores: [ShopView]}` |

@@ -10,19 +10,23 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::dto::{self, Fields, TaskDto};
+use crate::entities::{Note, Task};
 use crate::error::{Error, Result};
 use crate::state::SandboxState;
+use crate::store::contacts::ContactRecord;
 
 /// Routes under `/contacts/{contactId}/...` and `/contacts/bulk/...`.
 pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
         .route(
             "/contacts/{contactId}/tasks",
-            get(list_tasks).post(create_task),
+            get(list_records::<Task>).post(create_record::<Task>),
         )
         .route(
             "/contacts/{contactId}/tasks/{taskId}",
-            get(get_task).put(update_task).delete(delete_task),
+            get(get_record::<Task>)
+                .put(update_record::<Task>)
+                .delete(delete_record::<Task>),
         )
         .route(
             "/contacts/{contactId}/tasks/{taskId}/completed",
@@ -30,11 +34,13 @@ pub(crate) fn router() -> Router<SandboxState> {
         )
         .route(
             "/contacts/{contactId}/notes",
-            get(list_notes).post(create_note),
+            get(list_records::<Note>).post(create_record::<Note>),
         )
         .route(
             "/contacts/{contactId}/notes/{id}",
-            get(get_note).put(update_note).delete(delete_note),
+            get(get_record::<Note>)
+                .put(update_record::<Note>)
+                .delete(delete_record::<Note>),
         )
         .route("/contacts/{contactId}/appointments", get(appointments))
         .route(
@@ -63,49 +69,51 @@ fn succeded() -> Json<Value> {
     Json(json!({ "succeded": true }))
 }
 
-/// `GET /contacts/{contactId}/tasks` → `{tasks}`.
-async fn list_tasks(
+/// `GET /contacts/{contactId}/tasks` (`/notes`) → `{tasks}` (`{notes}`).
+async fn list_records<T: ContactRecord>(
     State(state): State<SandboxState>,
     Extension(caller): Authed,
     Path(contact_id): Path<String>,
 ) -> Result<Json<Value>> {
-    let tasks = state.with_store(|s| s.tasks(&caller.location_id, &contact_id))?;
-    Ok(Json(json!({ "tasks": tasks })))
+    let records = state.with_store(|s| s.records::<T>(&caller.location_id, &contact_id))?;
+    Ok(Json(json!({ T::MANY: records })))
 }
 
-/// `POST /contacts/{contactId}/tasks` → 201 `{task}`.
-async fn create_task(
+/// `POST /contacts/{contactId}/tasks` (`/notes`) → 201 `{task}` (`{note}`).
+async fn create_record<T: ContactRecord>(
     State(state): State<SandboxState>,
     Extension(caller): Authed,
     Path(contact_id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let input = dto::task_body(&body, TaskDto::Create)?;
-    let task = state.with_store(|s| s.create_task(&caller.location_id, &contact_id, input))?;
-    Ok((StatusCode::CREATED, Json(json!({ "task": task }))))
+    let input = T::parse(&body, true)?;
+    let now = state.now();
+    let record =
+        state.with_store(|s| s.add_record::<T>(&caller.location_id, &contact_id, input, now))?;
+    Ok((StatusCode::CREATED, Json(json!({ T::ONE: record }))))
 }
 
-/// `GET /contacts/{contactId}/tasks/{taskId}` → `{task}`.
-async fn get_task(
+/// `GET /contacts/{contactId}/tasks/{taskId}` (`/notes/{id}`) → `{task}` (`{note}`).
+async fn get_record<T: ContactRecord>(
     State(state): State<SandboxState>,
     Extension(caller): Authed,
-    Path((contact_id, task_id)): Path<(String, String)>,
+    Path((contact_id, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let task = state.with_store(|s| s.task(&caller.location_id, &contact_id, &task_id))?;
-    Ok(Json(json!({ "task": task })))
+    let record = state.with_store(|s| s.record::<T>(&caller.location_id, &contact_id, &id))?;
+    Ok(Json(json!({ T::ONE: record })))
 }
 
-/// `PUT /contacts/{contactId}/tasks/{taskId}` → `{task}`.
-async fn update_task(
+/// `PUT /contacts/{contactId}/tasks/{taskId}` (`/notes/{id}`) → `{task}` (`{note}`).
+async fn update_record<T: ContactRecord>(
     State(state): State<SandboxState>,
     Extension(caller): Authed,
-    Path((contact_id, task_id)): Path<(String, String)>,
+    Path((contact_id, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>> {
-    let input = dto::task_body(&body, TaskDto::Update)?;
-    let task =
-        state.with_store(|s| s.update_task(&caller.location_id, &contact_id, &task_id, input))?;
-    Ok(Json(json!({ "task": task })))
+    let input = T::parse(&body, false)?;
+    let record =
+        state.with_store(|s| s.update_record::<T>(&caller.location_id, &contact_id, &id, input))?;
+    Ok(Json(json!({ T::ONE: record })))
 }
 
 /// `PUT /contacts/{contactId}/tasks/{taskId}/completed` → `{task}`.
@@ -116,74 +124,19 @@ async fn complete_task(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let input = dto::task_body(&body, TaskDto::Completed)?;
-    let task =
-        state.with_store(|s| s.update_task(&caller.location_id, &contact_id, &task_id, input))?;
+    let task = state.with_store(|s| {
+        s.update_record::<Task>(&caller.location_id, &contact_id, &task_id, input)
+    })?;
     Ok(Json(json!({ "task": task })))
 }
 
-/// `DELETE /contacts/{contactId}/tasks/{taskId}` → `{succeded: true}`.
-async fn delete_task(
+/// `DELETE /contacts/{contactId}/tasks/{taskId}` (`/notes/{id}`) → `{succeded: true}`.
+async fn delete_record<T: ContactRecord>(
     State(state): State<SandboxState>,
     Extension(caller): Authed,
-    Path((contact_id, task_id)): Path<(String, String)>,
+    Path((contact_id, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    state.with_store(|s| s.delete_task(&caller.location_id, &contact_id, &task_id))?;
-    Ok(succeded())
-}
-
-/// `GET /contacts/{contactId}/notes` → `{notes}`.
-async fn list_notes(
-    State(state): State<SandboxState>,
-    Extension(caller): Authed,
-    Path(contact_id): Path<String>,
-) -> Result<Json<Value>> {
-    let notes = state.with_store(|s| s.notes(&caller.location_id, &contact_id))?;
-    Ok(Json(json!({ "notes": notes })))
-}
-
-/// `POST /contacts/{contactId}/notes` → 201 `{note}`.
-async fn create_note(
-    State(state): State<SandboxState>,
-    Extension(caller): Authed,
-    Path(contact_id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>)> {
-    let input = dto::note_body(&body, true)?;
-    let now = state.now();
-    let note = state.with_store(|s| s.create_note(&caller.location_id, &contact_id, input, now))?;
-    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
-}
-
-/// `GET /contacts/{contactId}/notes/{id}` → `{note}`.
-async fn get_note(
-    State(state): State<SandboxState>,
-    Extension(caller): Authed,
-    Path((contact_id, note_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let note = state.with_store(|s| s.note(&caller.location_id, &contact_id, &note_id))?;
-    Ok(Json(json!({ "note": note })))
-}
-
-/// `PUT /contacts/{contactId}/notes/{id}` → `{note}`.
-async fn update_note(
-    State(state): State<SandboxState>,
-    Extension(caller): Authed,
-    Path((contact_id, note_id)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<Value>> {
-    let input = dto::note_body(&body, false)?;
-    let note =
-        state.with_store(|s| s.update_note(&caller.location_id, &contact_id, &note_id, input))?;
-    Ok(Json(json!({ "note": note })))
-}
-
-/// `DELETE /contacts/{contactId}/notes/{id}` → `{succeded: true}`.
-async fn delete_note(
-    State(state): State<SandboxState>,
-    Extension(caller): Authed,
-    Path((contact_id, note_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    state.with_store(|s| s.delete_note(&caller.location_id, &contact_id, &note_id))?;
+    state.with_store(|s| s.delete_record::<T>(&caller.location_id, &contact_id, &id))?;
     Ok(succeded())
 }
 

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<SandboxState> {
             "/locations/{locationId}/tags",
             get(list_tags).post(create_tag),
         )
+        .route("/locations/{locationId}/tasks/search", post(search_tasks))
         .route(
             "/locations/{locationId}/tags/{tagId}",
             get(get_tag).put(update_tag).delete(delete_tag),
@@ -264,6 +265,19 @@ async fn delete_tag(
 ) -> Result<Json<Value>> {
     state.with_store(|s| s.delete_location_tag(&caller.location_id, &location_id, &tag_id))?;
     Ok(Json(json!({ "succeded": true })))
+}
+
+/// `POST /locations/{locationId}/tasks/search` → `{tasks}`: every task of the location's
+/// contacts matching the body's criteria.
+async fn search_tasks(
+    State(state): State<SandboxState>,
+    Extension(caller): Authed,
+    Path(location_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let q = crate::dto::task_search_body(&body)?;
+    let tasks = state.with_store(|s| s.search_tasks(&caller.location_id, &location_id, &q))?;
+    Ok(Json(json!({ "tasks": tasks })))
 }
 
 /// `GET /businesses/?locationId=&limit=&skip=` → `{businesses}`.

@@ -3,7 +3,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
@@ -30,27 +32,18 @@ async fn search(
     State(state): State<SandboxState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Result<Json<SearchResponse>> {
+) -> Result<Response> {
     let req = search_body(&body)?;
-    let search = CompiledSearch::new(&req)?;
+    let mut search = CompiledSearch::new(&req)?;
     let now = state.now();
     // Only taking the snapshot needs the lock; the search itself runs beside other requests.
-    let docs = state.with_store(|s| s.search_docs(&caller.location_id, &req.location_id, now))?;
-    let page = search.run(&docs);
-    Ok(Json(SearchResponse {
-        contacts: page.contacts,
-        total: page.total,
-        trace_id: trace_id(),
-    }))
-}
-
-/// The search answer, serialized without an intermediate `Value`.
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SearchResponse {
-    contacts: Vec<crate::contact::SearchContactView>,
-    total: usize,
-    trace_id: String,
+    let visible = state.with_store(|s| s.search_docs(&caller.location_id, &mut search, now))?;
+    let json = search.run(&visible).json(&trace_id());
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 /// `GET /contacts/?locationId=&limit=&startAfter=&startAfterId=&query=` (deprecated) → 200

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use super::{Location, Now, Store};
 use crate::contact::{Contact, ContactView, iso_millis};
 use crate::dto::{
-    BulkBusiness, BulkTags, ContactBody, ContactPatch, CustomFieldInput, NoteInput, Patch,
-    TaskInput,
+    BulkBusiness, BulkTags, ContactBody, ContactPatch, CustomFieldInput, NoteInput, Patch, TaskDto,
+    TaskInput, TaskSearch,
 };
-use crate::entities::{Appointment, Note, Task, WorkflowEnrollment};
+use crate::entities::{Appointment, ContactExtras, Note, Task, WorkflowEnrollment};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::store::{MatchField, full_field_key};
@@ -27,12 +27,99 @@ fn contact_not_found() -> Error {
     Error::NotFound("Contact not found".into())
 }
 
-fn task_not_found() -> Error {
-    Error::NotFound("Task not found".into())
+/// What a contact holds in a list of its own, read and written by id: its tasks and notes.
+pub(crate) trait ContactRecord: Clone + serde::Serialize {
+    /// The JSON key of one record (`task`).
+    const ONE: &'static str;
+    /// The JSON key of a list (`tasks`).
+    const MANY: &'static str;
+    /// What a write body sets.
+    type Input;
+
+    /// Reads a create (or, `create` false, an update) body.
+    fn parse(body: &[u8], create: bool) -> Result<Self::Input>;
+    /// A record with this id for the contact, before a body applies.
+    fn new(id: String, contact_id: &str, now: Now) -> Self;
+    fn id(&self) -> &str;
+    fn apply(&mut self, input: Self::Input);
+    /// The contact's list of them.
+    fn list(extras: &mut ContactExtras) -> &mut Vec<Self>;
+    /// The 404 for an id the contact does not hold.
+    fn not_found() -> Error;
 }
 
-fn note_not_found() -> Error {
-    Error::NotFound("Note not found".into())
+impl ContactRecord for Task {
+    const ONE: &'static str = "task";
+    const MANY: &'static str = "tasks";
+    type Input = TaskInput;
+
+    fn parse(body: &[u8], create: bool) -> Result<TaskInput> {
+        let dto = if create {
+            TaskDto::Create
+        } else {
+            TaskDto::Update
+        };
+        crate::dto::task_body(body, dto)
+    }
+
+    fn new(id: String, contact_id: &str, _: Now) -> Self {
+        Self {
+            id,
+            contact_id: contact_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn apply(&mut self, input: TaskInput) {
+        input.apply(self);
+    }
+
+    fn list(extras: &mut ContactExtras) -> &mut Vec<Self> {
+        &mut extras.tasks
+    }
+
+    fn not_found() -> Error {
+        Error::NotFound("Task not found".into())
+    }
+}
+
+impl ContactRecord for Note {
+    const ONE: &'static str = "note";
+    const MANY: &'static str = "notes";
+    type Input = NoteInput;
+
+    fn parse(body: &[u8], create: bool) -> Result<NoteInput> {
+        crate::dto::note_body(body, create)
+    }
+
+    fn new(id: String, contact_id: &str, now: Now) -> Self {
+        Self {
+            id,
+            contact_id: contact_id.to_owned(),
+            date_added: iso_millis(now.utc),
+            ..Self::default()
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn apply(&mut self, input: NoteInput) {
+        input.apply(self);
+    }
+
+    fn list(extras: &mut ContactExtras) -> &mut Vec<Self> {
+        &mut extras.notes
+    }
+
+    fn not_found() -> Error {
+        Error::NotFound("Note not found".into())
+    }
 }
 
 impl Location {
@@ -138,7 +225,7 @@ impl Location {
         }
     }
 
-    fn index_keys(&mut self, id: &str) {
+    pub(super) fn index_keys(&mut self, id: &str) {
         let Some(c) = self.contacts.get(id) else {
             return;
         };
@@ -418,7 +505,7 @@ impl Store {
             .map(|(c, _)| c.view()))
     }
 
-    // ---- tasks ----------------------------------------------------------------------------
+    // ---- tasks and notes --------------------------------------------------------------------
 
     fn extras_of<'a>(
         &'a mut self,
@@ -430,142 +517,129 @@ impl Store {
         Ok(location.extras.entry(contact_id.to_owned()).or_default())
     }
 
-    /// `GET /contacts/{id}/tasks`.
-    pub(crate) fn tasks(&mut self, caller: &str, contact_id: &str) -> Result<Vec<Task>> {
-        Ok(self.extras_of(caller, contact_id)?.tasks.clone())
-    }
-
-    /// `POST /contacts/{id}/tasks` (every required field is present: checked by the DTO).
-    pub(crate) fn create_task(
+    fn records_mut<T: ContactRecord>(
         &mut self,
         caller: &str,
         contact_id: &str,
-        input: TaskInput,
-    ) -> Result<Task> {
-        let extras = self.extras_of(caller, contact_id)?;
-        let mut task = Task {
-            id: ids::random_id(),
-            contact_id: contact_id.to_owned(),
-            ..Task::default()
-        };
-        input.apply(&mut task);
-        extras.tasks.push(task.clone());
-        Ok(task)
+    ) -> Result<&mut Vec<T>> {
+        Ok(T::list(self.extras_of(caller, contact_id)?))
     }
 
-    /// `GET /contacts/{id}/tasks/{taskId}`.
-    pub(crate) fn task(&mut self, caller: &str, contact_id: &str, task_id: &str) -> Result<Task> {
-        self.extras_of(caller, contact_id)?
-            .tasks
-            .iter()
-            .find(|t| t.id == task_id)
-            .cloned()
-            .ok_or_else(task_not_found)
-    }
-
-    /// `PUT /contacts/{id}/tasks/{taskId}` and `.../completed`.
-    pub(crate) fn update_task(
+    /// `GET /contacts/{id}/tasks` (`/notes`).
+    pub(crate) fn records<T: ContactRecord>(
         &mut self,
         caller: &str,
         contact_id: &str,
-        task_id: &str,
-        input: TaskInput,
-    ) -> Result<Task> {
-        let task = self
-            .extras_of(caller, contact_id)?
-            .tasks
-            .iter_mut()
-            .find(|t| t.id == task_id)
-            .ok_or_else(task_not_found)?;
-        input.apply(task);
-        Ok(task.clone())
+    ) -> Result<Vec<T>> {
+        Ok(self.records_mut::<T>(caller, contact_id)?.clone())
     }
 
-    /// `DELETE /contacts/{id}/tasks/{taskId}`.
-    pub(crate) fn delete_task(
+    /// `POST /contacts/{id}/tasks` (`/notes`): a new record with a fresh id, as `input` sets it.
+    pub(crate) fn add_record<T: ContactRecord>(
         &mut self,
         caller: &str,
         contact_id: &str,
-        task_id: &str,
-    ) -> Result<()> {
-        let extras = self.extras_of(caller, contact_id)?;
-        let before = extras.tasks.len();
-        extras.tasks.retain(|t| t.id != task_id);
-        if extras.tasks.len() == before {
-            return Err(task_not_found());
-        }
-        Ok(())
-    }
-
-    // ---- notes ----------------------------------------------------------------------------
-
-    /// `GET /contacts/{id}/notes`.
-    pub(crate) fn notes(&mut self, caller: &str, contact_id: &str) -> Result<Vec<Note>> {
-        Ok(self.extras_of(caller, contact_id)?.notes.clone())
-    }
-
-    /// `POST /contacts/{id}/notes`.
-    pub(crate) fn create_note(
-        &mut self,
-        caller: &str,
-        contact_id: &str,
-        input: NoteInput,
+        input: T::Input,
         now: Now,
-    ) -> Result<Note> {
-        let extras = self.extras_of(caller, contact_id)?;
-        let mut note = Note {
-            id: ids::random_id(),
-            contact_id: contact_id.to_owned(),
-            date_added: iso_millis(now.utc),
-            ..Note::default()
-        };
-        input.apply(&mut note);
-        extras.notes.push(note.clone());
-        Ok(note)
+    ) -> Result<T> {
+        let mut record = T::new(ids::random_id(), contact_id, now);
+        record.apply(input);
+        self.records_mut(caller, contact_id)?.push(record.clone());
+        Ok(record)
     }
 
-    /// `GET /contacts/{id}/notes/{id}`.
-    pub(crate) fn note(&mut self, caller: &str, contact_id: &str, note_id: &str) -> Result<Note> {
-        self.extras_of(caller, contact_id)?
-            .notes
+    /// `GET /contacts/{id}/tasks/{taskId}` (`/notes/{id}`).
+    pub(crate) fn record<T: ContactRecord>(
+        &mut self,
+        caller: &str,
+        contact_id: &str,
+        id: &str,
+    ) -> Result<T> {
+        self.records_mut::<T>(caller, contact_id)?
             .iter()
-            .find(|n| n.id == note_id)
+            .find(|r| r.id() == id)
             .cloned()
-            .ok_or_else(note_not_found)
+            .ok_or_else(T::not_found)
     }
 
-    /// `PUT /contacts/{id}/notes/{id}`.
-    pub(crate) fn update_note(
+    /// `PUT /contacts/{id}/tasks/{taskId}` (`.../completed`, `/notes/{id}`).
+    pub(crate) fn update_record<T: ContactRecord>(
         &mut self,
         caller: &str,
         contact_id: &str,
-        note_id: &str,
-        input: NoteInput,
-    ) -> Result<Note> {
-        let note = self
-            .extras_of(caller, contact_id)?
-            .notes
+        id: &str,
+        input: T::Input,
+    ) -> Result<T> {
+        let record = self
+            .records_mut::<T>(caller, contact_id)?
             .iter_mut()
-            .find(|n| n.id == note_id)
-            .ok_or_else(note_not_found)?;
-        input.apply(note);
-        Ok(note.clone())
+            .find(|r| r.id() == id)
+            .ok_or_else(T::not_found)?;
+        record.apply(input);
+        Ok(record.clone())
     }
 
-    /// `DELETE /contacts/{id}/notes/{id}`.
-    pub(crate) fn delete_note(
+    /// `DELETE /contacts/{id}/tasks/{taskId}` (`/notes/{id}`).
+    pub(crate) fn delete_record<T: ContactRecord>(
         &mut self,
         caller: &str,
         contact_id: &str,
-        note_id: &str,
+        id: &str,
     ) -> Result<()> {
-        let extras = self.extras_of(caller, contact_id)?;
-        let before = extras.notes.len();
-        extras.notes.retain(|n| n.id != note_id);
-        if extras.notes.len() == before {
-            return Err(note_not_found());
+        let records = self.records_mut::<T>(caller, contact_id)?;
+        let before = records.len();
+        records.retain(|r| r.id() != id);
+        if records.len() == before {
+            return Err(T::not_found());
         }
         Ok(())
+    }
+
+    /// `POST /locations/{id}/tasks/search`: the location's tasks matching every criterion, by
+    /// due date then id (GHL's order is undocumented), paged by `skip` and `limit`.
+    pub(crate) fn search_tasks(
+        &self,
+        caller: &str,
+        location_id: &str,
+        q: &TaskSearch,
+    ) -> Result<Vec<Task>> {
+        let location = self.own_location(caller, location_id)?;
+        let query = q.query.as_deref().map(str::to_lowercase);
+        let wanted = |list: &Option<Vec<String>>, value: Option<&str>| {
+            list.as_ref()
+                .is_none_or(|l| value.is_some_and(|v| l.iter().any(|x| x == v)))
+        };
+        let mut tasks: Vec<&Task> = location
+            .extras
+            .values()
+            .flat_map(|e| &e.tasks)
+            .filter(|t| wanted(&q.contact_ids, Some(&t.contact_id)))
+            .filter(|t| wanted(&q.assigned_to, t.assigned_to.as_deref()))
+            .filter(|t| q.completed.is_none_or(|c| t.completed == c))
+            .filter(|t| {
+                q.business_id.as_deref().is_none_or(|b| {
+                    location
+                        .contacts
+                        .get(&t.contact_id)
+                        .is_some_and(|c| c.business_id.as_deref() == Some(b))
+                })
+            })
+            .filter(|t| {
+                query.as_deref().is_none_or(|text| {
+                    t.title.to_lowercase().contains(text)
+                        || t.body
+                            .as_deref()
+                            .is_some_and(|b| b.to_lowercase().contains(text))
+                })
+            })
+            .collect();
+        tasks.sort_by(|a, b| a.due_date.cmp(&b.due_date).then_with(|| a.id.cmp(&b.id)));
+        Ok(tasks
+            .into_iter()
+            .skip(q.skip)
+            .take(q.limit)
+            .cloned()
+            .collect())
     }
 
     // ---- appointments, followers, campaigns, workflows ---------------------------------------

@@ -23,13 +23,16 @@ use crate::entities::{
 };
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::oauth::OAuth;
+use crate::oauth::{OAuth, Site};
 use crate::shift4shop::Shops;
 
 pub(crate) mod contacts;
 pub(crate) mod search;
 
 pub(crate) use search::SearchIndex;
+
+/// The layout of the data file [`Store::save`] writes.
+const SAVE_FORMAT: u32 = 1;
 
 /// The seeded demo location (DESIGN.md, local conventions).
 pub const DEMO_LOCATION_ID: &str = "demo-location";
@@ -254,8 +257,10 @@ pub struct LocationView {
     pub contact_count: usize,
 }
 
-/// One location and everything in it.
-#[derive(Debug)]
+/// One location and everything in it. What can be derived from the rest (listing order,
+/// match maps, the search index) is not saved in the data file but rebuilt when it is read
+/// ([`Store::load`]).
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Location {
     id: String,
     name: String,
@@ -267,10 +272,13 @@ pub(crate) struct Location {
     custom_fields: Vec<CustomFieldDef>,
     contacts: HashMap<String, Contact>,
     /// Creation sequence → contact id: listing order.
+    #[serde(skip)]
     order: BTreeMap<u64, String>,
     /// Lower-cased email → contact ids.
+    #[serde(skip)]
     by_email: HashMap<String, Vec<String>>,
     /// E.164 phone → contact ids.
+    #[serde(skip)]
     by_phone: HashMap<String, Vec<String>>,
     /// Ids of deleted contacts (the bulk endpoints report them as deleted, not unknown).
     deleted: HashSet<String>,
@@ -281,8 +289,10 @@ pub(crate) struct Location {
     workflows: Vec<Workflow>,
     users: Vec<User>,
     appointments: Vec<Appointment>,
+    #[serde(skip)]
     index: SearchIndex,
     /// Copied from the store: how long writes take to reach the index.
+    #[serde(skip)]
     index_lag: Duration,
 }
 
@@ -483,16 +493,19 @@ fn slug(name: &str) -> String {
 }
 
 /// Every location, token, contact, OAuth app and Shift4Shop store.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Store {
     locations: BTreeMap<String, Location>,
     /// Private integration token → location id.
+    #[serde(skip)]
     pits: HashMap<String, String>,
     /// Contact id → location id.
+    #[serde(skip)]
     contact_locations: HashMap<String, String>,
     /// Next contact creation sequence.
     next_seq: u64,
     /// How long writes take to reach search.
+    #[serde(skip)]
     search_lag: Duration,
     /// OAuth apps, codes and tokens.
     pub(crate) oauth: OAuth,
@@ -515,6 +528,54 @@ impl Store {
             store.shops.seed_demo();
         }
         store
+    }
+
+    /// The store as the data file holds it (`SandboxConfig::data_file`): JSON, with a format
+    /// number so a later layout can tell an old file.
+    pub(crate) fn save(&self) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Saving<'a> {
+            format: u32,
+            store: &'a Store,
+        }
+        serde_json::to_vec(&Saving {
+            format: SAVE_FORMAT,
+            store: self,
+        })
+    }
+
+    /// A store read back from [`Store::save`]'s output, its derived maps rebuilt; every contact
+    /// is searchable at once.
+    pub(crate) fn load(bytes: &[u8], search_lag: Duration, now: Instant) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Saved {
+            format: u32,
+            store: Store,
+        }
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if saved.format != SAVE_FORMAT {
+            return Err(format!(
+                "format {} is not {SAVE_FORMAT}, the one this sandbox reads",
+                saved.format
+            ));
+        }
+        let mut store = saved.store;
+        store.search_lag = search_lag;
+        for (location_id, l) in &mut store.locations {
+            l.index_lag = search_lag;
+            store.pits.insert(l.token.clone(), location_id.clone());
+            let ids: Vec<String> = l.contacts.keys().cloned().collect();
+            for id in ids {
+                let Some(c) = l.contacts.get(&id) else {
+                    continue;
+                };
+                l.order.insert(c.seq, id.clone());
+                l.index.put(now, Duration::ZERO, &id, Some(c.clone()));
+                l.index_keys(&id);
+                store.contact_locations.insert(id, location_id.clone());
+            }
+        }
+        Ok(store)
     }
 
     /// Sets the search index lag for every location, now and later.
@@ -670,6 +731,18 @@ impl Store {
     /// Every location's view, by id.
     pub(crate) fn location_views(&self) -> Vec<LocationView> {
         self.locations.values().map(Location::view).collect()
+    }
+
+    /// Every location's id, name and company (what OAuth installs refer to).
+    pub(crate) fn sites(&self) -> Vec<Site> {
+        self.locations
+            .values()
+            .map(|l| Site {
+                id: l.id.clone(),
+                name: l.name.clone(),
+                company_id: l.company_id.clone(),
+            })
+            .collect()
     }
 
     /// A location's contacts in creation order, or `None` for an unknown location.

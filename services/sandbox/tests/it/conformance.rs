@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use jsonschema::{Draft, Validator};
 use relay_sandbox::{
-    Appointment, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOCATION_ID, FaultKind, FaultSpec,
-    LocationSeed, NewAuthCode, NewLocation, SandboxConfig,
+    Appointment, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID, DEMO_LOCATION_ID, FaultKind,
+    FaultSpec, LocationSeed, NewAuthCode, NewLocation, SandboxConfig,
 };
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -79,6 +79,10 @@ fn bulk_responses(k: &Kind) -> bool {
 
 fn string_message(k: &Kind) -> bool {
     matches!(k, Kind::Schema(p) if p == "/message")
+}
+
+fn task_items(k: &Kind) -> bool {
+    matches!(k, Kind::Schema(p) if p == "/tasks/*")
 }
 
 /// Every accepted difference. Each must be observed by the scenario.
@@ -157,6 +161,14 @@ const DEVIATIONS: &[Deviation] = &[
         operations: &["POST /contacts/"],
         spec: "`UnprocessableDTO.message` is an array",
         sandbox: "a string for the business rule \"Contacts without email, phone, firstName and lastName are not allowed.\" (observed, finding B.9)",
+    },
+    Deviation {
+        title: "Task search results are task objects",
+        kind: task_items,
+        statuses: &[200],
+        operations: &["POST /locations/{locationId}/tasks/search"],
+        spec: "`LocationTaskListSuccessfulResponseDto.tasks` items are typed `array` (related-endpoints.md: \"items untyped\")",
+        sandbox: "each item is a task object `{id, title, body, assignedTo, dueDate, completed, contactId}`, the `TaskSchema` the contact task endpoints return",
     },
     Deviation {
         title: "Search and duplicate search without a response schema",
@@ -1075,6 +1087,23 @@ async fn scenario(d: &mut Driver<'_>) {
     .await;
     d.expect(200, Method::DELETE, &format!("/businesses/{biz}"), None)
         .await;
+    d.expect(
+        201,
+        Method::POST,
+        &format!("/contacts/{ada}/tasks"),
+        Some(json!({"title": "Follow up", "dueDate": "2030-02-01T09:00:00Z", "completed": false})),
+    )
+    .await;
+    let tasks = format!("/locations/{loc}/tasks/search");
+    d.expect(
+        200,
+        Method::POST,
+        &tasks,
+        Some(json!({"contactId": [ada], "completed": false, "limit": 10, "skip": 0})),
+    )
+    .await;
+    d.expect(422, Method::POST, &tasks, Some(json!({"completed": "yes"})))
+        .await;
 
     // OAuth.
     let code = sb
@@ -1083,6 +1112,7 @@ async fn scenario(d: &mut Driver<'_>) {
             client_id: DEMO_CLIENT_ID.into(),
             location_id: loc.into(),
             user_id: None,
+            company_id: None,
         })
         .expect("code")
         .code;
@@ -1145,6 +1175,73 @@ async fn scenario(d: &mut Driver<'_>) {
         422,
     )
     .await;
+
+    // Agency install: company token, location token, installed locations.
+    let code = sb
+        .state
+        .issue_auth_code(NewAuthCode {
+            client_id: DEMO_CLIENT_ID.into(),
+            company_id: Some(DEMO_COMPANY_ID.into()),
+            ..NewAuthCode::default()
+        })
+        .expect("agency code")
+        .code;
+    let agency = d
+        .raw(
+            token(form(&[
+                ("grant_type", "authorization_code".into()),
+                ("code", code),
+                ("user_type", "Company".into()),
+            ])),
+            "POST",
+            "/oauth/token",
+            200,
+        )
+        .await;
+    let agency = id(&agency, "/access_token");
+    let location_token = |token: &str, f: &[(&str, &str)]| {
+        sb.http
+            .post(sb.url("/oauth/locationToken"))
+            .bearer_auth(token)
+            .header("Version", VERSION)
+            .form(f)
+    };
+    let pair = [("companyId", DEMO_COMPANY_ID), ("locationId", loc)];
+    for (token, fields, status) in [
+        (agency.as_str(), &pair[..], 200),
+        (agency.as_str(), &pair[..1], 422),
+        (relay_sandbox::DEMO_TOKEN, &pair[..], 401),
+    ] {
+        d.raw(
+            location_token(token, fields),
+            "POST",
+            "/oauth/locationToken",
+            status,
+        )
+        .await;
+    }
+    let installed = |query: &str| {
+        sb.http
+            .get(sb.url(&format!("/oauth/installedLocations?{query}")))
+            .bearer_auth(&agency)
+            .header("Version", VERSION)
+    };
+    for (query, status) in [
+        (
+            format!("companyId={DEMO_COMPANY_ID}&appId={DEMO_CLIENT_ID}"),
+            200,
+        ),
+        (format!("companyId={DEMO_COMPANY_ID}"), 422),
+    ] {
+        d.raw(
+            installed(&query),
+            "GET",
+            &format!("/oauth/installedLocations?{query}"),
+            status,
+        )
+        .await;
+    }
+
     sb.state.advance_clock(Duration::from_secs(86_400));
     d.raw(
         sb.ghl_as(

@@ -89,6 +89,82 @@ async fn tasks_have_the_full_lifecycle() {
 }
 
 #[tokio::test]
+async fn location_task_search_filters_and_pages_every_contacts_tasks() {
+    let sb = TestSandbox::start().await;
+    let user = sb.state.location_entities(DEMO_LOCATION_ID).unwrap().users[0]
+        .id
+        .clone();
+    let ann = sb.contact("ann@x.io").await;
+    let bob = sb.contact("bob@x.io").await;
+    for (contact, title, due, done, assigned) in [
+        (&ann, "Call Ann", "2030-01-03T10:00:00Z", false, true),
+        (&ann, "Send invoice", "2030-01-01T10:00:00Z", true, false),
+        (&bob, "Call Bob", "2030-01-02T10:00:00Z", false, false),
+    ] {
+        let mut task = json!({"title": title, "dueDate": due, "completed": done});
+        if assigned {
+            task["assignedTo"] = json!(user);
+        }
+        let (status, body) = sb
+            .call(
+                Method::POST,
+                &format!("/contacts/{contact}/tasks"),
+                Some(task),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let path = format!("/locations/{DEMO_LOCATION_ID}/tasks/search");
+    let titles = |body: &Value| -> Vec<String> {
+        body["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    for (query, want) in [
+        // By due date.
+        (json!({}), vec!["Send invoice", "Call Bob", "Call Ann"]),
+        (json!({"completed": false}), vec!["Call Bob", "Call Ann"]),
+        (
+            json!({"contactId": [ann]}),
+            vec!["Send invoice", "Call Ann"],
+        ),
+        (json!({"assignedTo": [user]}), vec!["Call Ann"]),
+        (json!({"query": "CALL"}), vec!["Call Bob", "Call Ann"]),
+        (json!({"limit": 1, "skip": 1}), vec!["Call Bob"]),
+    ] {
+        let (status, body) = sb.call(Method::POST, &path, Some(query.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{query} → {body}");
+        assert_eq!(titles(&body), want, "{query}");
+    }
+    let (status, body) = sb
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"contactId": "x", "status": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["message"],
+        json!([
+            "contactId must be an array",
+            "property status should not exist"
+        ])
+    );
+    let (status, _) = sb
+        .call(
+            Method::POST,
+            "/locations/other/tasks/search",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn notes_have_the_full_lifecycle() {
     let sb = TestSandbox::start().await;
     let id = sb.contact("note@x.io").await;

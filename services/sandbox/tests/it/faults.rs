@@ -123,6 +123,7 @@ async fn forced_token_expiry_makes_the_client_refresh() {
             client_id: DEMO_CLIENT_ID.into(),
             location_id: DEMO_LOCATION_ID.into(),
             user_id: None,
+            company_id: None,
         })
         .unwrap()
         .code;

@@ -9,6 +9,7 @@ mod faults;
 mod helpers;
 mod locations;
 mod oauth;
+mod persistence;
 mod rate_limit;
 mod search;
 mod shift4shop;
