@@ -270,6 +270,12 @@ pub struct TelemetryConfig {
     /// Span batch delay before export.
     #[serde(with = "humantime_serde")]
     pub export_delay: Duration,
+    /// Share of new traces recorded (0.0 to 1.0); a trace started upstream follows its
+    /// parent's decision. Lower it when every delivery's trace costs more than it tells.
+    pub sample_ratio: f64,
+    /// Spans held for export at most; beyond that new spans are dropped (and counted by the
+    /// SDK), never blocking a request.
+    pub max_queue_size: usize,
 }
 
 impl Default for TelemetryConfig {
@@ -280,6 +286,8 @@ impl Default for TelemetryConfig {
             otlp_endpoint: None,
             trace_filter: "info".into(),
             export_delay: Duration::from_secs(2),
+            sample_ratio: 1.0,
+            max_queue_size: 16_384,
         }
     }
 }
@@ -299,6 +307,18 @@ impl TelemetryConfig {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.trace_filter) {
             issues.push(ConfigIssue::new("telemetry.trace_filter", e));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            issues.push(ConfigIssue::new(
+                "telemetry.sample_ratio",
+                format!("{} is not between 0.0 and 1.0", self.sample_ratio),
+            ));
+        }
+        if self.max_queue_size == 0 {
+            issues.push(ConfigIssue::new(
+                "telemetry.max_queue_size",
+                "must be at least 1",
+            ));
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Installs the process-wide recorder (idempotent) and returns the handle that renders it.
 pub fn install() -> PrometheusHandle {
@@ -18,6 +19,18 @@ pub fn install() -> PrometheusHandle {
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
+            // Histogram samples pile up in the recorder until drained: without upkeep a
+            // service nobody scrapes grows without bound (and allocates on every sample).
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("spawn the metrics upkeep thread");
             // Another recorder may already be installed (a test harness); ours still renders
             // what is recorded through it.
             let _ = metrics::set_global_recorder(recorder);

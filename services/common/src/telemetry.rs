@@ -9,7 +9,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
@@ -108,11 +110,15 @@ pub fn init(
                 .with_batch_config(
                     BatchConfigBuilder::default()
                         .with_scheduled_delay(cfg.export_delay)
+                        .with_max_queue_size(cfg.max_queue_size)
                         .build(),
                 )
                 .build();
             Some(
                 SdkTracerProvider::builder()
+                    .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                        cfg.sample_ratio,
+                    ))))
                     .with_span_processor(processor)
                     .with_resource(
                         Resource::builder()
@@ -131,8 +137,14 @@ pub fn init(
     // Traces have their own filter: turning logs down (`warn`) must not turn tracing off.
     let otel_layer = provider.as_ref().map(|p| {
         opentelemetry::global::set_tracer_provider(p.clone());
+        // Spans carry what Jaeger users read (names, relay.* and semconv fields). Thread ids,
+        // code locations and busy/idle timing (a clock read at every poll of an instrumented
+        // future) cost CPU on every span and say little about a delivery.
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(service))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
             .with_filter(EnvFilter::new(&cfg.trace_filter))
     });
 

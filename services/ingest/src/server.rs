@@ -209,6 +209,18 @@ fn service_name(source: relay_contracts::Source) -> &'static str {
     }
 }
 
+/// The server span's name per storefront (static: no allocation per request).
+fn receive_span_name(source: relay_contracts::Source) -> &'static str {
+    use relay_contracts::Source;
+    match source {
+        Source::Gumroad => "ingest.gumroad receive",
+        Source::Thrivecart => "ingest.thrivecart receive",
+        Source::Digistore24 => "ingest.digistore24 receive",
+        Source::Shift4shop => "ingest.shift4shop receive",
+        Source::Bmc => "ingest.bmc receive",
+    }
+}
+
 fn router<S: Storefront>(state: Arc<AppState<S>>, cfg: &IngestConfig) -> Router {
     // Order matters (outermost first): a request over the timeout is answered 503; when
     // `max_concurrency` requests are in flight new ones are shed at once with 503 instead of
@@ -277,7 +289,7 @@ async fn receive<S: Storefront>(
     let source = S::SOURCE;
     let span = tracing::info_span!(
         "ingest.receive",
-        otel.name = %format!("ingest.{source} receive"),
+        otel.name = receive_span_name(source),
         otel.kind = "server",
         http.request.method = "POST",
         http.route = "/hooks/{connection}",
@@ -285,6 +297,7 @@ async fn receive<S: Storefront>(
         relay.connection = %connection,
         relay.event_id = tracing::field::Empty,
         relay.kind = tracing::field::Empty,
+        relay.raw_seq = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
     relay_common::propagation::set_parent_from_http(&span, &headers);
@@ -460,7 +473,8 @@ async fn publish<S: Storefront>(
     }
     let normalized = n.clone();
 
-    // RAW first: the exact bytes, deduped on the same key as the event.
+    // RAW first: the exact bytes, deduped on the same key as the event. No span of its own
+    // (nothing consumes RAW live): its sequence is recorded on the request's span.
     let raw_ack = state
         .nats
         .publish(
@@ -469,14 +483,9 @@ async fn publish<S: Storefront>(
             raw_headers(d),
             d.body.clone(),
         )
-        .instrument(tracing::info_span!(
-            "nats.publish",
-            otel.name = "publish raw",
-            otel.kind = "producer",
-            messaging.system = "nats"
-        ))
         .await
         .map_err(unavailable)?;
+    tracing::Span::current().record("relay.raw_seq", raw_ack.sequence);
 
     let event = StorefrontEvent {
         v: V1,

@@ -37,12 +37,17 @@ struct Args {
     /// storefront's ingest service), or `all`.
     #[arg(long, default_value = "all")]
     suite: String,
+    /// Ingest suite: only these storefronts (comma-separated), e.g. `--only thrivecart,bmc`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 pub(crate) struct Phase {
     name: &'static str,
     per_sec: f64,
     latency: Option<(Duration, Duration)>,
+    /// CPU µs per delivery: (Relay's process, nats-server).
+    cpu: (f64, f64),
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -87,11 +92,65 @@ where
     (elapsed, all)
 }
 
-fn timed(name: &'static str, n: usize, elapsed: Duration, lat: &[Duration]) -> Phase {
+/// CPU time (user + system) used so far by this process and by the nats-server it started,
+/// from `/proc` (Linux): tells whether a phase was CPU-bound, and where the cycles went.
+#[derive(Clone, Copy)]
+pub(crate) struct Cpu {
+    relay: Duration,
+    nats: Duration,
+}
+
+impl Cpu {
+    pub(crate) fn now() -> Self {
+        let me = std::process::id();
+        let nats = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| proc_stat(&e.path().join("stat")))
+            .filter(|(comm, ppid, _)| comm == "nats-server" && *ppid == me)
+            .map(|(_, _, cpu)| cpu)
+            .sum();
+        let relay = proc_stat(std::path::Path::new("/proc/self/stat"))
+            .map(|(_, _, cpu)| cpu)
+            .unwrap_or_default();
+        Self { relay, nats }
+    }
+
+    /// CPU microseconds per delivery since `earlier`: (this process, nats-server).
+    pub(crate) fn per_delivery(self, earlier: Self, n: usize) -> (f64, f64) {
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        (
+            us(self.relay.saturating_sub(earlier.relay)),
+            us(self.nats.saturating_sub(earlier.nats)),
+        )
+    }
+}
+
+/// (command name, parent pid, utime + stime) from a `/proc/<pid>/stat` file.
+fn proc_stat(path: &std::path::Path) -> Option<(String, u32, Duration)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let comm = text[open + 1..close].to_owned();
+    let fields: Vec<&str> = text[close + 2..].split(' ').collect();
+    // After the command: state(0) ppid(1) ... utime(11) stime(12), in clock ticks of 1/100 s.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((comm, ppid, Duration::from_millis(ticks * 10)))
+}
+
+pub(crate) fn timed(
+    name: &'static str,
+    n: usize,
+    elapsed: Duration,
+    lat: &[Duration],
+    since: Cpu,
+) -> Phase {
     Phase {
         name,
         per_sec: n as f64 / elapsed.as_secs_f64(),
         latency: Some((percentile(lat, 0.5), percentile(lat, 0.99))),
+        cpu: Cpu::now().per_delivery(since, n),
     }
 }
 
@@ -150,6 +209,8 @@ async fn wait_tagged_count_settled(stack: &Stack) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let stack = Arc::new(Stack::start_with(StackOptions::unthrottled()).await);
+    // Spans are exported as in production, to a receiver that only counts them.
+    relay_e2e::support::otlp::discard_spans();
     let (n, c) = (args.n, args.concurrency);
     if args.suite == "ingest" || args.suite == "all" {
         // Mapper and writer paused: each ingest service has the cores to itself.
@@ -157,21 +218,40 @@ async fn main() -> anyhow::Result<()> {
         let mut writer = admin_client(stack.writer.admin).await;
         mapper.pause(PauseRequest {}).await?;
         writer.pause(PauseRequest {}).await?;
-        let rows = ingest::run(stack.clone(), n, c).await?;
-        println!("\nIngest benchmark: {n} signed deliveries per storefront, concurrency {c}; baseline = a RAW-sized and an EVENT-sized JetStream publish-ack per delivery, same concurrency, measured just before\n");
-        println!("| storefront | baseline/s | ingest/s | ratio | p50 | p99 |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for (name, base, ing) in &rows {
-            let (p50, p99) = ing.latency.unwrap_or_default();
+        let rows = ingest::run(stack.clone(), n, c, &args.only).await?;
+        println!(
+            "\nIngest benchmark: {n} signed deliveries per storefront, {c} concurrent keep-alive clients.\n\
+             baseline = a RAW-sized and an EVENT-sized JetStream publish-ack per delivery (no HTTP);\n\
+             floor = an axum handler doing only those two publish-acks, driven like ingest (HTTP's own cost);\n\
+             CPU = µs per delivery in this process (clients, services, span export) + in nats-server.\n"
+        );
+        println!(
+            "| storefront | baseline/s | floor/s | ingest/s | ingest ÷ baseline | ingest ÷ floor | p50 | p99 | CPU baseline | CPU floor | CPU ingest |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let cpu = |p: &Phase| format!("{:.0} + {:.0}", p.cpu.0, p.cpu.1);
+        for r in &rows {
+            let (p50, p99) = r.ingest.latency.unwrap_or_default();
             println!(
-                "| {name} | {:.0} | {:.0} | {:.3} | {:.1} ms | {:.1} ms |",
-                base.per_sec,
-                ing.per_sec,
-                ing.per_sec / base.per_sec,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.1} ms | {:.1} ms | {} | {} | {} |",
+                r.name,
+                r.baseline.per_sec,
+                r.floor.per_sec,
+                r.ingest.per_sec,
+                r.ingest.per_sec / r.baseline.per_sec,
+                r.ingest.per_sec / r.floor.per_sec,
                 p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3
+                p99.as_secs_f64() * 1e3,
+                cpu(&r.baseline),
+                cpu(&r.floor),
+                cpu(&r.ingest),
             );
         }
+        relay_e2e::support::otlp::flush();
+        println!(
+            "\nSpans exported so far: {}",
+            relay_e2e::support::otlp::received()
+        );
         mapper.resume(ResumeRequest {}).await?;
         writer.resume(ResumeRequest {}).await?;
         if args.suite == "ingest" {
@@ -180,7 +260,12 @@ async fn main() -> anyhow::Result<()> {
         // The pipeline benchmark below counts contacts on top of what this left behind.
         wait_tagged_count_settled(&stack).await;
     }
-    let initial = stack.sandbox.contacts(LOCATION).iter().filter(|c| c.tags.iter().any(|t| t == "donor")).count();
+    let initial = stack
+        .sandbox
+        .contacts(LOCATION)
+        .iter()
+        .filter(|c| c.tags.iter().any(|t| t == "donor"))
+        .count();
     let initial_all = stack.sandbox.contacts(LOCATION).len();
     let mut phases = Vec::new();
 
@@ -194,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let raw = bytes::Bytes::from(donation(1, "baseline@example.com", "Base Line"));
     let event = bytes::Bytes::from(vec![b'x'; 1400]); // a normalised event is ~1.4 KB
+    let cpu = Cpu::now();
     let (elapsed, lat) = run_concurrent(n, c, move |i| {
         let (js, raw, event) = (js.clone(), raw.clone(), event.clone());
         async move {
@@ -215,6 +301,7 @@ async fn main() -> anyhow::Result<()> {
         n,
         elapsed,
         &lat,
+        cpu,
     ));
 
     // 2. Ingest alone.
@@ -222,16 +309,18 @@ async fn main() -> anyhow::Result<()> {
     let mut writer = admin_client(stack.writer.admin).await;
     mapper.pause(PauseRequest {}).await?;
     writer.pause(PauseRequest {}).await?;
+    let cpu = Cpu::now();
     let (elapsed, lat) = post_all(&stack, n, c, 100_000).await;
     phases.push(timed(
         "ingest-bmc: signed delivery → 200 (after both acks)",
         n,
         elapsed,
         &lat,
+        cpu,
     ));
 
     // 3. Drain: mapper + writer + GHL calls.
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), Cpu::now());
     mapper.resume(ResumeRequest {}).await?;
     writer.resume(ResumeRequest {}).await?;
     let drained = wait_tagged(&stack, initial + n, started).await?;
@@ -239,24 +328,28 @@ async fn main() -> anyhow::Result<()> {
         name: "mapper + writer: backlog → tagged GHL contacts",
         per_sec: n as f64 / drained.as_secs_f64(),
         latency: None,
+        cpu: Cpu::now().per_delivery(cpu, n),
     });
 
     // 4. Everything at once.
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), Cpu::now());
     post_all(&stack, n, c, 200_000).await;
     let e2e = wait_tagged(&stack, initial + 2 * n, started).await?;
     phases.push(Phase {
         name: "end to end: delivery → tagged GHL contact",
         per_sec: n as f64 / e2e.as_secs_f64(),
         latency: None,
+        cpu: Cpu::now().per_delivery(cpu, n),
     });
 
     let baseline = phases[0].per_sec;
     println!(
         "\nRelay benchmark: {n} deliveries per phase, concurrency {c}, everything in one process on this machine\n"
     );
-    println!("| phase | deliveries/s | ratio to baseline | p50 | p99 |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| phase | deliveries/s | ratio to baseline | p50 | p99 | CPU µs/delivery (relay + nats-server) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for p in &phases {
         let (p50, p99) = match p.latency {
             Some((a, b)) => (
@@ -266,10 +359,12 @@ async fn main() -> anyhow::Result<()> {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "| {} | {:.0} | {:.3} | {p50} | {p99} |",
+            "| {} | {:.0} | {:.3} | {p50} | {p99} | {:.0} + {:.0} |",
             p.name,
             p.per_sec,
-            p.per_sec / baseline
+            p.per_sec / baseline,
+            p.cpu.0,
+            p.cpu.1
         );
     }
     let contacts = stack.sandbox.contacts(LOCATION).len() - initial_all;
