@@ -7,7 +7,7 @@ async fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("relayctl: {e:#}");
-            std::process::exit(1);
+            std::process::exit(relayctl::exit_code(&e));
         }
     }
 }
