@@ -8,7 +8,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_transport(false)
         .file_descriptor_set_path(out.join("relay_descriptor.bin"))
         .compile_protos(
-            &["../../proto/relay/admin/v1/admin.proto"],
+            &[
+                "../../proto/relay/admin/v1/admin.proto",
+                "../../proto/relay/mapper/v1/mapper.proto",
+            ],
             &["../../proto"],
         )?;
     println!("cargo:rerun-if-changed=../../proto");

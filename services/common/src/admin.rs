@@ -216,7 +216,12 @@ pub struct AdminEndpoint {
     listener: TcpListener,
     state: AdminState,
     metrics: PrometheusHandle,
+    /// Service-specific gRPC APIs (the mapper's connections/preview/replay).
+    extra: Vec<AddRoutes>,
 }
+
+/// Adds one service to the admin port's routes.
+type AddRoutes = Box<dyn FnOnce(tonic::service::Routes) -> tonic::service::Routes + Send>;
 
 impl AdminEndpoint {
     pub async fn bind(addr: SocketAddr, state: AdminState) -> std::io::Result<Self> {
@@ -225,7 +230,31 @@ impl AdminEndpoint {
             listener,
             state,
             metrics: crate::metrics::install(),
+            extra: Vec::new(),
         })
+    }
+
+    /// Hosts another gRPC service on the admin port, behind the same bearer token.
+    pub fn add_service<S>(&mut self, svc: S)
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let token = self.state.token.clone();
+        let svc =
+            tonic::service::interceptor::InterceptedService::new(svc, move |req: Request<()>| {
+                check_token(&token, &req).map(|()| req)
+            });
+        self.extra
+            .push(Box::new(move |routes| routes.add_service(svc)));
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -249,9 +278,13 @@ impl AdminEndpoint {
             move |req| check_token(&token, &req).map(|()| req),
         );
         let metrics = self.metrics.clone();
-        let router = tonic::service::Routes::new(health_service)
+        let routes = tonic::service::Routes::new(health_service)
             .add_service(reflection)
-            .add_service(admin)
+            .add_service(admin);
+        let router = self
+            .extra
+            .into_iter()
+            .fold(routes, |routes, add| add(routes))
             .prepare()
             .into_axum_router()
             .route(

@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod metrics;
 pub mod nats;
 pub mod propagation;
+pub mod registry;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;

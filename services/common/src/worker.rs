@@ -71,6 +71,23 @@ impl Worker {
         self.admin.local_addr()
     }
 
+    /// Hosts a service-specific gRPC API on the admin port (same token as Admin).
+    pub fn add_admin_service<S>(&mut self, svc: S)
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.admin.add_service(svc);
+    }
+
     /// Runs `handler` over the consumer until `shutdown` fires, then shuts down in order.
     pub async fn run<H: Handler>(
         self,

@@ -16,3 +16,6 @@ pub const CONTENT_TYPE: &str = "Content-Type";
 pub const RAW_HEADERS: &str = "Relay-Raw-Headers";
 /// The delivery's query string without secrets (`token` removed), on RAW and DLQ messages.
 pub const RAW_QUERY: &str = "Relay-Raw-Query";
+/// On plans published by a replay: the replay's id (the plan ids are the live ones, so the
+/// writer's once-only effects hold).
+pub const REPLAY: &str = "Relay-Replay";

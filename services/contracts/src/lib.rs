@@ -3,6 +3,7 @@
 //!
 //! Nothing outside this crate formats a subject or names a stream.
 
+pub mod connection;
 pub mod event;
 pub mod headers;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod plan;
 pub mod result;
 pub mod version;
 
+pub use connection::{ConnectionSpec, ConnectionsFile, DocError, parse_connections};
 pub use event::{EventKind, Source, StorefrontEvent};
 pub use ids::{EventId, PlanId, Token, TokenError};
 pub use nats::{Bucket, Namespace, StreamKind};
@@ -22,6 +24,12 @@ pub use version::DecodeError;
 pub mod admin {
     #![allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
     tonic::include_proto!("relay.admin.v1");
+}
+
+/// Generated code for `proto/relay/mapper/v1` (connections, preview, replay).
+pub mod mapper_admin {
+    #![allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("relay.mapper.v1");
 }
 
 /// Encoded `FileDescriptorSet` of every Relay proto package, for gRPC reflection.

@@ -194,6 +194,11 @@ impl Namespace {
         }
     }
 
+    /// A subject (or filter) given without the prefix, as users write them (`evt.gumroad.>`).
+    pub fn qualify(&self, subject: &str) -> String {
+        self.subject(&[subject])
+    }
+
     /// Every subject of a stream (`<prefix>.evt.>`).
     pub fn all(&self, kind: StreamKind) -> String {
         self.subject(&[kind.root(), ">"])

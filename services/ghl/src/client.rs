@@ -8,8 +8,8 @@ use tracing::Instrument;
 
 use crate::error::{ErrorBody, GhlError, RateLimitInfo};
 use crate::types::{
-    ContactResponse, DuplicateContactResponse, Tags, TagsResponse, UpsertContact,
-    UpsertContactResponse,
+    ContactResponse, DuplicateContactResponse, NewNote, NoteResponse, Tags, TagsResponse,
+    UpsertContact, UpsertContactResponse,
 };
 
 /// A successful answer with the rate-limit state that came with it.
@@ -125,6 +125,27 @@ impl GhlClient {
             &[],
             token,
             Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /contacts/{contactId}/notes` (201 with the note).
+    pub async fn create_note(
+        &self,
+        token: &SecretString,
+        contact_id: &str,
+        body: &str,
+    ) -> Result<Response<NoteResponse>, GhlError> {
+        let note = NewNote {
+            body: body.to_owned(),
+        };
+        self.send(
+            "create_note",
+            Method::POST,
+            &["contacts", contact_id, "notes"],
+            &[],
+            token,
+            Some(&note),
         )
         .await
     }

@@ -117,6 +117,26 @@ pub struct TagsResponse {
     pub tags: Vec<String>,
 }
 
+/// `NotesDTO` (only what Relay sends; GHL answers 422 to unknown fields).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewNote {
+    pub body: String,
+}
+
+/// `GetNoteSchema`, the fields Relay reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    pub id: String,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct NoteResponse {
+    pub note: Note,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

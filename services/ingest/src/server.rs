@@ -11,14 +11,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use relay_common::SecretRef;
 use relay_common::admin::{AdminEndpoint, AdminState};
 use relay_common::config::process_env;
 use relay_common::nats::Nats;
+use relay_common::registry::{Decoder, Registry};
 use relay_common::telemetry::LogControl;
 use relay_contracts::event::RawRef;
 use relay_contracts::ids::EventId;
 use relay_contracts::version::V1;
-use relay_contracts::{Bucket, StorefrontEvent, Token, headers};
+use relay_contracts::{Bucket, ConnectionSpec, StorefrontEvent, Token, headers};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +46,10 @@ struct AppState<S> {
     storefront: S,
     nats: Nats,
     admin: AdminState,
-    connections: BTreeMap<Token, Connection>,
+    /// From the service's config (a static fallback) ...
+    static_connections: BTreeMap<Token, Arc<Connection>>,
+    /// ... and from the connections registry (`relayctl connections apply`), which wins.
+    live_connections: tokio::sync::OnceCell<Registry<Connection>>,
     /// Keys accepted within the storefront's retry horizon, when that outlasts the streams'
     /// dedupe window (set once provisioned).
     ledger: tokio::sync::OnceCell<async_nats::jetstream::kv::Store>,
@@ -54,6 +59,60 @@ struct AppState<S> {
 struct Connection {
     secrets: Vec<SecretString>,
     context: ConnectionContext,
+}
+
+impl<S: Storefront> AppState<S> {
+    /// The connection named `name`: the registry's when it has one, else the config's.
+    fn connection(&self, name: &Token) -> Option<Arc<Connection>> {
+        // Registry keys are `ConnectionSpec::key()`: `<source>.<name>`.
+        let live = self
+            .live_connections
+            .get()
+            .and_then(|r| r.get(&format!("{}.{name}", S::SOURCE)));
+        live.or_else(|| self.static_connections.get(name).cloned())
+    }
+}
+
+/// Decodes a stored connection for storefront `S`: its secrets resolved in this process's
+/// environment, its time zone checked. Another storefront's connection is not ours.
+fn decode_connection<S: Storefront>(
+    _key: &str,
+    value: &[u8],
+) -> Result<Option<Connection>, String> {
+    let spec: ConnectionSpec =
+        serde_json::from_slice(value).map_err(|e| format!("not a connection: {e}"))?;
+    if spec.source != S::SOURCE {
+        return Ok(None);
+    }
+    let resolve = |r: &relay_contracts::connection::SecretReference| {
+        SecretRef::try_from(r.as_str().to_owned())
+            .map_err(|e| e.to_string())?
+            .resolve(&process_env)
+            .map_err(|e| e.to_string())
+    };
+    let Some(secret) = &spec.secret else {
+        return Err(format!(
+            "{} has no secret: ingest cannot verify its deliveries",
+            spec.key()
+        ));
+    };
+    let mut secrets = vec![resolve(secret)?];
+    if let Some(prev) = &spec.previous_secret {
+        secrets.push(resolve(prev)?);
+    }
+    let timezone = spec.timezone_name().map(str::to_owned);
+    if let Some(tz) = &timezone
+        && jiff::tz::db().get(tz).is_err()
+    {
+        return Err(format!("unknown IANA time zone {tz:?}"));
+    }
+    Ok(Some(Connection {
+        secrets,
+        context: ConnectionContext {
+            name: spec.name.clone(),
+            timezone,
+        },
+    }))
 }
 
 /// A bound ingest service, ready to [`run`](IngestServer::run).
@@ -82,7 +141,7 @@ impl<S: Storefront> IngestServer<S> {
                 name: name.clone(),
                 timezone: c.timezone.clone(),
             };
-            connections.insert(name.clone(), Connection { secrets, context });
+            connections.insert(name.clone(), Arc::new(Connection { secrets, context }));
         }
         let service = service_name(S::SOURCE);
         let nats = Nats::connect(&cfg.nats, service).await?;
@@ -110,7 +169,8 @@ impl<S: Storefront> IngestServer<S> {
                 storefront,
                 nats,
                 admin: admin_state,
-                connections,
+                static_connections: connections,
+                live_connections: tokio::sync::OnceCell::new(),
                 ledger: tokio::sync::OnceCell::new(),
                 use_ledger: S::RETRY_HORIZON > cfg.nats.duplicate_window,
             }),
@@ -147,6 +207,31 @@ impl<S: Storefront> IngestServer<S> {
                     .is_err()
                 {
                     return;
+                }
+                let kv = loop {
+                    match state
+                        .nats
+                        .ensure_bucket(Bucket::Connections, nats_cfg.replicas)
+                        .await
+                    {
+                        Ok(kv) => break kv,
+                        Err(e) => {
+                            tracing::warn!(error.message = %e, "connections registry unavailable; retrying");
+                            tokio::select! {
+                                () = shutdown.cancelled() => return,
+                                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                            }
+                        }
+                    }
+                };
+                let decode: Decoder<Connection> = Arc::new(decode_connection::<S>);
+                match Registry::start(kv, "connections", decode, shutdown.clone()).await {
+                    Ok(registry) => {
+                        let _ = state.live_connections.set(registry);
+                    }
+                    Err(e) => {
+                        tracing::error!(error.message = %e, "cannot load the connections registry; serving configured connections only");
+                    }
                 }
                 if state.use_ledger {
                     loop {
@@ -258,7 +343,7 @@ async fn probe<S: Storefront>(
     Path(connection): Path<String>,
     method: http::Method,
 ) -> Response {
-    let known = Token::parse(&connection).is_ok_and(|c| state.connections.contains_key(&c));
+    let known = Token::parse(&connection).is_ok_and(|c| state.connection(&c).is_some());
     if !known {
         return IngestError::UnknownConnection(connection).into_response();
     }
@@ -303,11 +388,12 @@ async fn receive<S: Storefront>(
     relay_common::propagation::set_parent_from_http(&span, &headers);
     let started = Instant::now();
     // Bounded label values: never echo arbitrary path segments into metrics.
-    let metric_connection = if state.connections.keys().any(|c| c.as_str() == connection) {
-        connection.clone()
-    } else {
-        "unknown".to_owned()
-    };
+    let metric_connection =
+        if Token::parse(&connection).is_ok_and(|c| state.connection(&c).is_some()) {
+            connection.clone()
+        } else {
+            "unknown".to_owned()
+        };
     let result = handle(&state, connection, query, headers, body)
         .instrument(span.clone())
         .await;
@@ -370,8 +456,7 @@ async fn handle<S: Storefront>(
     let connection =
         Token::parse(&connection).map_err(|e| IngestError::BadConnectionName(e.to_string()))?;
     let conn = state
-        .connections
-        .get(&connection)
+        .connection(&connection)
         .ok_or_else(|| IngestError::UnknownConnection(connection.to_string()))?;
     let delivery = Delivery::new(connection, headers, query, body);
     let verified = state.storefront.verify(delivery, &conn.secrets)?;

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use relay_common::config::{
     AdminConfig, ConfigIssue, ConsumerConfig, NatsConfig, ServiceConfig, TelemetryConfig,
 };
@@ -56,22 +54,5 @@ impl ServiceConfig for MapperConfig {
             }
         }
         issues
-    }
-}
-
-/// Connection lookup by (source, name).
-pub(crate) struct Routes(HashMap<(Source, Token), ConnectionRoute>);
-
-impl Routes {
-    pub(crate) fn new(list: &[ConnectionRoute]) -> Self {
-        Self(
-            list.iter()
-                .map(|c| ((c.source, c.name.clone()), c.clone()))
-                .collect(),
-        )
-    }
-
-    pub(crate) fn get(&self, source: Source, name: &Token) -> Option<&ConnectionRoute> {
-        self.0.get(&(source, name.clone()))
     }
 }

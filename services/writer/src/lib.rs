@@ -20,7 +20,7 @@ use relay_common::worker::{Worker, WorkerSpec};
 use relay_contracts::plan::{ContactFields, ContactPlan, Step};
 use relay_contracts::result::{Outcome, PlanResult, StepResult};
 use relay_contracts::version::V1;
-use relay_contracts::{StreamKind, Token, headers};
+use relay_contracts::{Bucket, StreamKind, Token, headers};
 use relay_ghl::types::UpsertContact;
 use relay_ghl::{GhlClient, GhlError};
 use secrecy::SecretString;
@@ -40,6 +40,9 @@ pub struct WriterHandler {
     nats: Nats,
     ghl: GhlClient,
     locations: HashMap<Token, Location>,
+    /// Effects that must happen once (notes): `<location>.<kind>.<key>` → the GHL id.
+    steps: tokio::sync::OnceCell<jetstream::kv::Store>,
+    replicas: usize,
 }
 
 /// Why a step failed, and what to do about it.
@@ -47,6 +50,9 @@ pub struct WriterHandler {
 enum StepError {
     #[error(transparent)]
     Ghl(#[from] GhlError),
+    /// The broker (step ledger) is unavailable: retry later.
+    #[error("step ledger: {0}")]
+    Ledger(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -54,8 +60,13 @@ enum StepError {
 }
 
 impl StepError {
+    fn transient(e: impl std::fmt::Display) -> Self {
+        StepError::Ledger(e.to_string())
+    }
+
     fn into_handler_error(self) -> HandlerError {
         match self {
+            StepError::Ledger(reason) => HandlerError::transient(reason),
             StepError::Ghl(e) if e.is_transient() => HandlerError::Transient {
                 retry_after: e.retry_after(),
                 reason: e.to_string(),
@@ -83,6 +94,8 @@ impl WriterHandler {
             nats,
             ghl,
             locations,
+            steps: tokio::sync::OnceCell::new(),
+            replicas: cfg.nats.replicas,
         })
     }
 
@@ -158,12 +171,38 @@ impl WriterHandler {
                 let resp = self.ghl.remove_tags(&location.token, &id, tags).await?;
                 Ok(Some(resp.status))
             }
+            Step::CreateNote { key, body } => {
+                let ledger = self.step_ledger().await?;
+                let entry = format!("{}.note.{}", plan.location_id, ledger_key(key));
+                if let Some(done) = ledger.get(&entry).await.map_err(StepError::transient)? {
+                    tracing::info!(key, note_id = %String::from_utf8_lossy(&done), "note already created; skipped");
+                    return Ok(None);
+                }
+                let id = self.resolve_contact(plan, location, contact_id).await?;
+                self.wait_budget(location, &plan.location_id).await;
+                let resp = self.ghl.create_note(&location.token, &id, body).await?;
+                // A crash between the create and this write could repeat the note once; the
+                // full step ledger (issue 7) closes that window with a lookup.
+                ledger
+                    .put(&entry, resp.body.note.id.clone().into())
+                    .await
+                    .map_err(StepError::transient)?;
+                tracing::info!(key, note_id = %resp.body.note.id, "note created");
+                Ok(Some(resp.status))
+            }
             other => Err(StepError::Unsupported(format!(
                 "step {} is not supported by this writer version ({})",
                 other.action(),
                 env!("CARGO_PKG_VERSION")
             ))),
         }
+    }
+
+    async fn step_ledger(&self) -> Result<&jetstream::kv::Store, StepError> {
+        self.steps
+            .get_or_try_init(|| self.nats.ensure_bucket(Bucket::Steps, self.replicas))
+            .await
+            .map_err(StepError::transient)
     }
 
     /// The contact the plan is about: from an earlier step, or looked up by email/phone.
@@ -332,5 +371,18 @@ impl WriterServer {
             settings: ConsumerSettings::from(&self.cfg.consumer),
         };
         self.worker.run(handler, spec, shutdown).await
+    }
+}
+
+/// A step key as a KV key: keys are templates users write, KV keys allow `[A-Za-z0-9_=.-]`.
+fn ledger_key(key: &str) -> String {
+    use sha2::Digest as _;
+    let safe = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '='));
+    if safe && !key.is_empty() && key.len() <= 200 {
+        key.to_owned()
+    } else {
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
     }
 }

@@ -444,6 +444,20 @@ pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
     AdminClient::with_interceptor(channel, TestToken)
 }
 
+pub type TestMapperClient = relay_contracts::mapper_admin::mapper_client::MapperClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TestToken>,
+>;
+
+/// An authenticated client of the mapper's connections/preview/replay API.
+pub async fn mapper_client(addr: SocketAddr) -> TestMapperClient {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    relay_contracts::mapper_admin::mapper_client::MapperClient::with_interceptor(channel, TestToken)
+}
+
 /// `grpc.health.v1` overall status: `Some(true)` when SERVING.
 pub async fn health(addr: SocketAddr) -> Option<bool> {
     use tonic_health::pb::health_client::HealthClient;
