@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::kv;
 use relay_common::nats::Nats;
 use relay_common::registry::{Decoder, Registry};
-use relay_contracts::connection::parse_connections;
+use relay_contracts::connection::{SecretReference, parse_connections};
 use relay_contracts::mapper_admin::{
     ApplyConnectionsResponse, ChangeAction, Connection, ConnectionChange, ValidationError,
 };
@@ -45,9 +45,19 @@ fn decode(_key: &str, value: &[u8]) -> Result<Option<Loaded>, String> {
     Ok(Some(Loaded { spec, compiled }))
 }
 
-/// A stored connection as YAML (what `get` shows and `apply` diffs).
+/// A stored connection as YAML (what `get` shows and `apply` diffs). Literal secrets are
+/// shown as `literal:***`: references (`env:`, `file:`) are safe to show, values are not.
 fn to_yaml(spec: &ConnectionSpec) -> String {
-    serde_saphyr::to_string(spec).unwrap_or_else(|e| format!("# cannot render as YAML: {e}\n"))
+    let mut shown = spec.clone();
+    for secret in [&mut shown.secret, &mut shown.previous_secret] {
+        if secret
+            .as_ref()
+            .is_some_and(|s| s.as_str().starts_with("literal:"))
+        {
+            *secret = SecretReference::parse("literal:***").ok();
+        }
+    }
+    serde_saphyr::to_string(&shown).unwrap_or_else(|e| format!("# cannot render as YAML: {e}\n"))
 }
 
 impl Connections {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod connections;
 mod fuzz;
 mod ingest;
 mod pipeline;
