@@ -115,8 +115,10 @@ cat <<READY
 READY
 
 if [ "$DEMO" = 1 ]; then
-  echo "==> sending example Buy Me a Coffee donations"
   ok=1
+  echo "==> applying deploy/local/connections.yaml (a Gumroad connection with its own rule)"
+  "$BIN/relayctl" connections apply -f deploy/local/connections.yaml || ok=0
+  echo "==> sending example Buy Me a Coffee donations"
   # Fresh event ids per run: NATS keeps its store (and dedupe memory) across runs, the
   # in-memory sandbox does not.
   run_id=$(date +%s)
@@ -141,6 +143,21 @@ if [ "$DEMO" = 1 ]; then
     --data-urlencode "test=true")
   echo "    POST :8081/hooks/demo (demo-buyer@example.com) -> $gcode $(cat "$STATE/demo-gumroad.json")"
   [ "$gcode" = 200 ] || ok=0
+  echo "==> sending a Gumroad sale to the applied connection 'shop'"
+  scode=000
+  for _ in $(seq 1 50); do  # ingest-gumroad follows the registry within milliseconds
+    scode=$(curl -sS -o "$STATE/demo-shop.json" -w '%{http_code}' -X POST \
+      "http://127.0.0.1:8081/hooks/shop?token=$RELAY_DEMO_SECRET" \
+      -H 'content-type: application/x-www-form-urlencoded' \
+      --data-urlencode "sale_id=shop-sale-$run_id" --data-urlencode "resource_name=sale" \
+      --data-urlencode "email=big-spender@example.com" --data-urlencode "full_name=Big Spender" \
+      --data-urlencode "price=4900" --data-urlencode "currency=usd" --data-urlencode "product_id=course" \
+      --data-urlencode "product_name=Rust Course" --data-urlencode "sale_timestamp=2026-11-23T10:00:00Z")
+    [ "$scode" = 404 ] || break
+    sleep 0.1
+  done
+  echo "    POST :8081/hooks/shop (big-spender@example.com) -> $scode $(cat "$STATE/demo-shop.json")"
+  [ "$scode" = 200 ] || ok=0
   echo "==> contacts in the sandbox (location demo-location)"
   found=0
   for _ in $(seq 1 100); do
@@ -149,7 +166,7 @@ if [ "$DEMO" = 1 ]; then
 import json, sys
 cs = json.load(sys.stdin)
 cs = cs.get("contacts", cs) if isinstance(cs, dict) else cs
-want = {("demo-donor-1@example.com", "donor"), ("demo-donor-2@example.com", "donor"), ("demo-buyer@example.com", "gumroad-customer")}
+want = {("demo-donor-1@example.com", "donor"), ("demo-donor-2@example.com", "donor"), ("demo-buyer@example.com", "gumroad-customer"), ("big-spender@example.com", "big-spender"), ("big-spender@example.com", "usd-buyer")}
 got = {(c.get("email"), t) for c in cs for t in (c.get("tags") or [])}
 sys.exit(0 if want <= got else 1)' 2>/dev/null; then found=1; break; fi
     sleep 0.2
@@ -161,7 +178,7 @@ cs = cs.get("contacts", cs) if isinstance(cs, dict) else cs
 for c in cs:
     print("    {:<28} {:<10} {:<10} tags={}".format(c.get("email") or "-", c.get("firstName") or "-", c.get("lastName") or "-", ",".join(c.get("tags") or [])))'
   if [ "$found" = 1 ] && [ "$ok" = 1 ]; then
-    echo "==> demo ok: both donors are in the sandbox tagged donor, the Gumroad buyer tagged gumroad-customer"
+    echo "==> demo ok: both donors tagged donor, the Gumroad buyer gumroad-customer, the 'shop' buyer big-spender by the applied rule"
   else
     echo "==> demo FAILED: see $STATE/logs/" >&2
     [ "$SMOKE" = 1 ] && exit 1

@@ -483,3 +483,88 @@ async fn replays_by_sequence_and_by_time_repeat_the_live_plans_and_no_effect() {
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
 }
+
+fn bmc_rules(tags: &str) -> String {
+    format!(
+        "connections:
+  - source: bmc
+    name: demo
+    location_id: {LOCATION}
+    secret: literal:{BMC_SECRET}
+    playbook: none
+    rules:
+      - name: donor
+        match: {{ kind: order.paid }}
+        steps:
+          - upsert_contact
+          - add_tags: [{tags}]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_the_rules_cannot_map_is_dead_lettered_then_redriven_by_replay_after_the_fix() {
+    let stack = Stack::start().await;
+    let mut mapper = mapper_client(stack.mapper.admin).await;
+    // A rule that fails while rendering (division by zero in a template).
+    let broken = mapper
+        .apply_connections(ApplyConnectionsRequest {
+            file_name: "bmc.yaml".into(),
+            yaml: bmc_rules("\"{{ 1 // 0 }}\""),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(broken.errors.is_empty() && broken.applied, "{broken:?}");
+    let resp = stack
+        .post_bmc(
+            &donation(8301, "redrive@example.com", "Re Drive"),
+            Some(BMC_SECRET),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "ingest accepts: mapping is the mapper's business"
+    );
+
+    let dead = eventually("mapper dead letter", Duration::from_secs(20), || async {
+        stack.read(StreamKind::Dlq, "dlq.mapper.>").await.pop()
+    })
+    .await;
+    let reason = dead
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(relay_contracts::headers::DLQ_REASON))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("donor"),
+        "the reason names the rule: {reason}"
+    );
+    assert!(
+        stack.sandbox.contacts(LOCATION).is_empty(),
+        "nothing reached GHL"
+    );
+
+    // Fix the rule, then redrive: the event is still in EVENTS, a replay maps it again.
+    mapper
+        .apply_connections(ApplyConnectionsRequest {
+            file_name: "bmc.yaml".into(),
+            yaml: bmc_rules("fixed"),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let redrive = replay(
+        &stack,
+        ReplayRequest {
+            subject: "evt.bmc.demo.>".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!((redrive.done, redrive.plans, redrive.failed), (1, 1, 0));
+    stack.contact_with_tag("redrive@example.com", "fixed").await;
+}
