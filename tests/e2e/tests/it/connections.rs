@@ -568,3 +568,74 @@ async fn an_event_the_rules_cannot_map_is_dead_lettered_then_redriven_by_replay_
     assert_eq!((redrive.done, redrive.plans, redrive.failed), (1, 1, 0));
     stack.contact_with_tag("redrive@example.com", "fixed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relayctl_applies_lists_and_refuses_a_bad_file_against_the_real_mapper() {
+    use clap::Parser;
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, shop2("ctl-secret", None)).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "connections:\n  - source: nowhere\n    name: x\n").unwrap();
+    let service = format!("mapper=http://{}", stack.mapper.admin);
+    let run = |args: &[&str]| {
+        let mut argv = vec![
+            "relayctl",
+            "--service",
+            &service,
+            "--token",
+            relay_test_support::ADMIN_TOKEN,
+        ];
+        argv.extend_from_slice(args);
+        let cli = relayctl::Cli::parse_from(argv);
+        async move {
+            match relayctl::run(cli).await {
+                Ok(code) => code,
+                Err(e) => relayctl::exit_code(&e),
+            }
+        }
+    };
+    assert_eq!(
+        run(&["connections", "apply", "-f", bad.to_str().unwrap()]).await,
+        65
+    );
+    assert_eq!(
+        run(&[
+            "connections",
+            "apply",
+            "-f",
+            good.to_str().unwrap(),
+            "--dry-run"
+        ])
+        .await,
+        0
+    );
+    let mut mapper = mapper_client(stack.mapper.admin).await;
+    let listed = mapper
+        .list_connections(ListConnectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !listed.connections.iter().any(|c| c.key == "gumroad.shop2"),
+        "a dry run stores nothing"
+    );
+    assert_eq!(
+        run(&["connections", "apply", "-f", good.to_str().unwrap()]).await,
+        0
+    );
+    let listed = mapper
+        .list_connections(ListConnectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.connections.iter().any(|c| c.key == "gumroad.shop2"));
+    assert_eq!(run(&["--json", "connections", "list"]).await, 0);
+    assert_eq!(run(&["connections", "delete", "gumroad.shop2"]).await, 0);
+    assert_eq!(
+        run(&["connections", "delete", "gumroad.shop2"]).await,
+        1,
+        "gone: not found"
+    );
+}
