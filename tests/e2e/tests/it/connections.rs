@@ -639,3 +639,96 @@ async fn relayctl_applies_lists_and_refuses_a_bad_file_against_the_real_mapper()
         "gone: not found"
     );
 }
+
+/// Issue 6's acceptance: a replay of 10,000 events through the writer into the sandbox makes
+/// no duplicate contact or note (`RELAY_TEST_REPLAY_N` lowers it for a quick local run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_of_ten_thousand_events_through_the_writer_duplicates_nothing() {
+    #[allow(clippy::disallowed_methods)] // the test's own knob
+    let n: u64 = std::env::var("RELAY_TEST_REPLAY_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let stack = Stack::start_with(StackOptions {
+        duplicate_window: Duration::from_secs(1),
+        concurrency: 64,
+        ..StackOptions::unthrottled()
+    })
+    .await;
+    // One real event from ingest, then n variants of it (other donor, other id) straight
+    // into EVENTS, as ingest would publish them.
+    let resp = stack
+        .post_bmc(
+            &donation(9_000_000, "seed@example.com", "Se Ed"),
+            Some(BMC_SECRET),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seed = stack.events(Source::Bmc).await.pop().unwrap();
+    let js = async_nats::jetstream::new(stack.nats.client().await);
+    let mut acks = Vec::new();
+    for i in 0..n {
+        let mut e = seed.clone();
+        e.idempotency_key = format!("bulk-{i}");
+        e.id = relay_contracts::EventId::derive(&["bmc", "demo", &e.idempotency_key]);
+        e.customer.email = Some(format!("bulk{i}@example.com"));
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(relay_contracts::headers::MSG_ID, e.id.as_str());
+        let subject = format!("{}.evt.bmc.demo.order.paid", stack.prefix);
+        acks.push(
+            js.publish_with_headers(subject, h, serde_json::to_vec(&e).unwrap().into())
+                .await
+                .unwrap(),
+        );
+        if acks.len() >= 512 {
+            for a in acks.drain(..) {
+                a.await.unwrap();
+            }
+        }
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let total = n as usize + 1;
+    let contacts_and_notes = || {
+        let contacts = stack.sandbox.contacts(LOCATION).len();
+        let notes = notes_per_contact(&stack);
+        (
+            contacts,
+            notes.len(),
+            notes.iter().copied().max().unwrap_or(0),
+        )
+    };
+    eventually(
+        "live: every donor written once",
+        Duration::from_secs(600),
+        || async { (contacts_and_notes() == (total, total, 1)).then_some(()) },
+    )
+    .await;
+    let results_before = stack.stream_messages(StreamKind::Results).await;
+
+    tokio::time::sleep(Duration::from_millis(1500)).await; // past the broker's dedupe window
+    let replayed = replay(
+        &stack,
+        ReplayRequest {
+            subject: "evt.bmc.>".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        (replayed.done, replayed.plans, replayed.failed),
+        (n + 1, n + 1, 0)
+    );
+    // Every replayed plan is applied again by the writer (RESULTS doubles)...
+    eventually(
+        "replayed plans applied",
+        Duration::from_secs(600),
+        || async {
+            (stack.stream_messages(StreamKind::Results).await > results_before + n).then_some(())
+        },
+    )
+    .await;
+    // ... and GHL holds exactly what it held: one contact and one note per donor.
+    assert_eq!(contacts_and_notes(), (total, total, 1));
+}
