@@ -376,7 +376,7 @@ impl Stack {
         let mut out = Vec::new();
         let mut batch = consumer
             .fetch()
-            .max_messages(10_000)
+            .max_messages(100_000)
             .messages()
             .await
             .unwrap();

@@ -731,4 +731,15 @@ async fn a_replay_of_ten_thousand_events_through_the_writer_duplicates_nothing()
     .await;
     // ... and GHL holds exactly what it held: one contact and one note per donor.
     assert_eq!(contacts_and_notes(), (total, total, 1));
+    // The replay produced the live plans: every plan id applied exactly twice.
+    let mut applied: std::collections::BTreeMap<String, u32> = Default::default();
+    for m in stack.read(StreamKind::Results, "res.>").await {
+        let r = relay_contracts::PlanResult::decode(&m.payload).unwrap();
+        *applied.entry(r.plan_id.to_string()).or_default() += 1;
+    }
+    assert_eq!(applied.len(), total, "one plan per event");
+    assert!(
+        applied.values().all(|&c| c == 2),
+        "live + replay, same plan ids"
+    );
 }
