@@ -15,19 +15,19 @@ use relay_ingest::Storefront;
 
 use crate::{Cpu, Phase, run_concurrent, timed};
 
-const SECRET: &str = "bench-secret";
+pub(crate) const SECRET: &str = "bench-secret";
 
-/// One delivery: path+query, content type, body.
-struct Delivery {
-    path_and_query: String,
-    content_type: &'static str,
-    body: Bytes,
-    headers: Vec<(&'static str, String)>,
+/// One delivery: path+query, content type, body (also the mapper suite's event fixtures).
+pub(crate) struct Delivery {
+    pub(crate) path_and_query: String,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Bytes,
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 type Make = Arc<dyn Fn(usize) -> Delivery + Send + Sync>;
 
-fn gumroad(i: usize) -> Delivery {
+pub(crate) fn gumroad(i: usize) -> Delivery {
     let sale = format!("bench-sale-{i}");
     let email = format!("g{i}@example.com");
     let pairs = [
@@ -61,7 +61,7 @@ fn gumroad(i: usize) -> Delivery {
     }
 }
 
-fn thrivecart(i: usize) -> Delivery {
+pub(crate) fn thrivecart(i: usize) -> Delivery {
     let body = serde_json::json!({
         "event": "order.success", "mode": "live", "mode_int": "2", "thrivecart_account": "demoacct",
         "thrivecart_secret": SECRET, "base_product": "12", "base_product_name": "App Pro",
@@ -83,7 +83,7 @@ fn thrivecart(i: usize) -> Delivery {
     }
 }
 
-fn digistore24(i: usize) -> Delivery {
+pub(crate) fn digistore24(i: usize) -> Delivery {
     let tx = format!("{}", 70_000_000 + i);
     let email = format!("d{i}@example.com");
     let params: Vec<(&str, &str)> = vec![
@@ -124,7 +124,7 @@ fn digistore24(i: usize) -> Delivery {
     }
 }
 
-fn shift4shop(i: usize) -> Delivery {
+pub(crate) fn shift4shop(i: usize) -> Delivery {
     let id = 500_000 + i;
     let body = serde_json::json!([{
         "InvoiceNumberPrefix": "AB-", "InvoiceNumber": id, "OrderID": id, "CustomerID": 311,
@@ -145,7 +145,7 @@ fn shift4shop(i: usize) -> Delivery {
     }
 }
 
-fn bmc(i: usize) -> Delivery {
+pub(crate) fn bmc(i: usize) -> Delivery {
     let body = relay_e2e::donation(
         300_000 + i as u64,
         &format!("b{i}@example.com"),

@@ -12,10 +12,14 @@
 //!    contact is tagged.
 //!
 //! Rate limits are lifted in the sandbox and the writer: this measures Relay, not GHL's budget.
+//!
+//! `--suite ingest` measures every storefront's ingest service ([`ingest`]), `--suite mapper`
+//! the mapper and replay ([`mapper`]); `--suite all` runs ingest, the pipeline, then the mapper.
 
 #![allow(clippy::unwrap_used)]
 
 mod ingest;
+mod mapper;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,8 +38,9 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Which benchmark: `pipeline` (BMC through the whole pipeline), `ingest` (every
-    /// storefront's ingest service), or `all`.
-    #[arg(long, default_value = "all")]
+    /// storefront's ingest service), `mapper` (mapper and replay against raw JetStream
+    /// consume+publish), or `all`.
+    #[arg(long, default_value = "all", value_parser = ["pipeline", "ingest", "mapper", "all"])]
     suite: String,
     /// Ingest suite: only these storefronts (comma-separated), e.g. `--only thrivecart,bmc`.
     #[arg(long, value_delimiter = ',')]
@@ -208,11 +213,13 @@ async fn wait_tagged_count_settled(stack: &Stack) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let stack = Arc::new(Stack::start_with(StackOptions::unthrottled()).await);
+    let opts = StackOptions::unthrottled();
+    let stack = Arc::new(Stack::start_with(opts.clone()).await);
     // Spans are exported as in production, to a receiver that only counts them.
     relay_e2e::support::otlp::discard_spans();
     let (n, c) = (args.n, args.concurrency);
-    if args.suite == "ingest" || args.suite == "all" {
+    let all = args.suite == "all";
+    if args.suite == "ingest" || all {
         // Mapper and writer paused: each ingest service has the cores to itself.
         let mut mapper = admin_client(stack.mapper.admin).await;
         let mut writer = admin_client(stack.writer.admin).await;
@@ -254,12 +261,23 @@ async fn main() -> anyhow::Result<()> {
         );
         mapper.resume(ResumeRequest {}).await?;
         writer.resume(ResumeRequest {}).await?;
-        if args.suite == "ingest" {
-            return Ok(());
+        if all {
+            // The pipeline benchmark below counts contacts on top of what this left behind.
+            wait_tagged_count_settled(&stack).await;
         }
-        // The pipeline benchmark below counts contacts on top of what this left behind.
-        wait_tagged_count_settled(&stack).await;
     }
+    if args.suite == "pipeline" || all {
+        pipeline(&stack, n, c).await?;
+    }
+    // Last: it leaves the writer paused with its plans in COMMANDS.
+    if args.suite == "mapper" || all {
+        mapper::run(stack.clone(), n, &opts).await?.print();
+    }
+    Ok(())
+}
+
+/// The pipeline benchmark (module docs, phases 1–4).
+async fn pipeline(stack: &Arc<Stack>, n: usize, c: usize) -> anyhow::Result<()> {
     let initial = stack
         .sandbox
         .contacts(LOCATION)
@@ -310,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
     mapper.pause(PauseRequest {}).await?;
     writer.pause(PauseRequest {}).await?;
     let cpu = Cpu::now();
-    let (elapsed, lat) = post_all(&stack, n, c, 100_000).await;
+    let (elapsed, lat) = post_all(stack, n, c, 100_000).await;
     phases.push(timed(
         "ingest-bmc: signed delivery → 200 (after both acks)",
         n,
@@ -323,7 +341,7 @@ async fn main() -> anyhow::Result<()> {
     let (started, cpu) = (Instant::now(), Cpu::now());
     mapper.resume(ResumeRequest {}).await?;
     writer.resume(ResumeRequest {}).await?;
-    let drained = wait_tagged(&stack, initial + n, started).await?;
+    let drained = wait_tagged(stack, initial + n, started).await?;
     phases.push(Phase {
         name: "mapper + writer: backlog → tagged GHL contacts",
         per_sec: n as f64 / drained.as_secs_f64(),
@@ -333,8 +351,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 4. Everything at once.
     let (started, cpu) = (Instant::now(), Cpu::now());
-    post_all(&stack, n, c, 200_000).await;
-    let e2e = wait_tagged(&stack, initial + 2 * n, started).await?;
+    post_all(stack, n, c, 200_000).await;
+    let e2e = wait_tagged(stack, initial + 2 * n, started).await?;
     phases.push(Phase {
         name: "end to end: delivery → tagged GHL contact",
         per_sec: n as f64 / e2e.as_secs_f64(),
