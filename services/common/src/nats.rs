@@ -249,9 +249,23 @@ impl Nats {
         &self,
         subject: String,
         msg_id: Option<&str>,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         payload: Bytes,
     ) -> Result<PublishAck, NatsError> {
+        let pending = self.send(subject, msg_id, headers, payload).await?;
+        pending.await
+    }
+
+    /// Like [`Nats::publish`], but returns once the message is handed to the connection (in
+    /// call order), with the acknowledgement still to await: callers pipelining many messages
+    /// (replays) keep their order and do not wait a round trip each.
+    pub async fn send(
+        &self,
+        subject: String,
+        msg_id: Option<&str>,
+        mut headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<impl Future<Output = Result<PublishAck, NatsError>> + Send + use<>, NatsError> {
         if !self.is_connected() {
             return Err(NatsError::Disconnected);
         }
@@ -259,14 +273,20 @@ impl Nats {
             headers.insert(headers::MSG_ID, id);
         }
         propagation::inject_nats(&mut headers);
-        let fut = self.js.publish_with_headers(subject, headers, payload);
-        let ack = tokio::time::timeout(self.publish_timeout, async {
-            let pending = fut.await.map_err(|e| classify_publish(&e))?;
-            pending.await.map_err(|e| classify_publish(&e))
-        })
+        let timeout = self.publish_timeout;
+        let pending = tokio::time::timeout(
+            timeout,
+            self.js.publish_with_headers(subject, headers, payload),
+        )
         .await
-        .map_err(|_| NatsError::AckTimeout(self.publish_timeout))??;
-        Ok(ack)
+        .map_err(|_| NatsError::AckTimeout(timeout))?
+        .map_err(|e| classify_publish(&e))?;
+        Ok(async move {
+            tokio::time::timeout(timeout, pending)
+                .await
+                .map_err(|_| NatsError::AckTimeout(timeout))?
+                .map_err(|e| classify_publish(&e))
+        })
     }
 
     /// Flushes what the client buffered (shutdown, after consumers stopped).

@@ -94,6 +94,20 @@ impl MapperHandler {
         plan: &ContactPlan,
         replay: Option<&str>,
     ) -> Result<bool, NatsError> {
+        Ok(self.send_plan(plan, replay).await?.await?.duplicate)
+    }
+
+    /// Hands one plan to the connection (in call order) and returns its pending ack.
+    pub async fn send_plan(
+        &self,
+        plan: &ContactPlan,
+        replay: Option<&str>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<async_nats::jetstream::publish::PublishAck, NatsError>>
+        + Send
+        + use<>,
+        NatsError,
+    > {
         let partition = partition_of(&plan.location_id, COMMAND_PARTITIONS);
         let subject = self.nats.ns.command(partition, &plan.location_id);
         let payload = serde_json::to_vec(plan).map_err(|e| NatsError::Publish(e.to_string()))?;
@@ -104,11 +118,9 @@ impl MapperHandler {
         }
         // The plan id is derived from the event id and the rule, so a redelivered or replayed
         // event is deduped here (and by the writer beyond the window).
-        let ack = self
-            .nats
-            .publish(subject, Some(plan.id.as_str()), h, payload.into())
-            .await?;
-        Ok(ack.duplicate)
+        self.nats
+            .send(subject, Some(plan.id.as_str()), h, payload.into())
+            .await
     }
 }
 

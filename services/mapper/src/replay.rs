@@ -6,6 +6,7 @@
 //! that id as `Nats-Msg-Id` and carry a `Relay-Replay` header: the broker drops a plan it saw
 //! within its dedupe window, and the writer's once-only effects cover the rest.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,6 +180,8 @@ async fn replay(
         .await
         .map_err(|e| format!("replay consumer: {e}"))?;
     let mut last_sent = Instant::now();
+    // Plans are handed to the connection in history order; their acks are awaited in a window.
+    let mut pending: VecDeque<PendingAck> = VecDeque::new();
     while let Some(msg) = tokio::time::timeout(Duration::from_secs(10), messages.next())
         .await
         .map_err(|_| "no message from the broker for 10 s".to_owned())?
@@ -190,7 +193,18 @@ async fn replay(
             break;
         }
         progress.done += 1;
-        step(handler, range, replay_id, &msg.payload, progress).await;
+        step(
+            handler,
+            range,
+            replay_id,
+            &msg.payload,
+            progress,
+            &mut pending,
+        )
+        .await;
+        while pending.len() > ACK_WINDOW {
+            settle(pending.pop_front(), progress).await;
+        }
         if last_sent.elapsed() >= Duration::from_millis(250) {
             if tx.send(progress.clone()).await.is_err() {
                 return Err("the client went away; replay cancelled".into());
@@ -201,7 +215,36 @@ async fn replay(
             break;
         }
     }
+    while let Some(p) = pending.pop_front() {
+        settle(Some(p), progress).await;
+    }
     Ok(())
+}
+
+/// Plans whose acks may be outstanding at once.
+const ACK_WINDOW: usize = 256;
+
+type PendingAck = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    async_nats::jetstream::publish::PublishAck,
+                    relay_common::nats::NatsError,
+                >,
+            > + Send,
+    >,
+>;
+
+async fn settle(ack: Option<PendingAck>, progress: &mut ReplayProgress) {
+    let Some(ack) = ack else { return };
+    match ack.await {
+        Ok(a) if a.duplicate => progress.duplicates += 1,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error.message = %e, "replay: plan not acknowledged");
+            progress.failed += 1;
+        }
+    }
 }
 
 /// One replayed event: map with the current rules, publish (unless a dry run), count.
@@ -211,6 +254,7 @@ async fn step(
     replay_id: &str,
     payload: &[u8],
     progress: &mut ReplayProgress,
+    pending: &mut VecDeque<PendingAck>,
 ) {
     let event = match StorefrontEvent::decode(payload) {
         Ok(e) => e,
@@ -247,9 +291,8 @@ async fn step(
         if range.dry_run {
             continue;
         }
-        match handler.publish_plan(plan, Some(replay_id)).await {
-            Ok(true) => progress.duplicates += 1,
-            Ok(false) => {}
+        match handler.send_plan(plan, Some(replay_id)).await {
+            Ok(ack) => pending.push_back(Box::pin(ack)),
             Err(e) => {
                 tracing::warn!(event_id = %event.id, error.message = %e, "replay: plan not published");
                 progress.failed += 1;

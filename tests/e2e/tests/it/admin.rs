@@ -93,13 +93,20 @@ async fn pause_holds_work_in_the_stream_shows_lag_and_resume_loses_nothing() {
         },
     )
     .await;
-    let s = writer
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    // The contacts are tagged before the plans' last step (the note) is done: wait for the acks.
+    let s = eventually("three plans acknowledged", Duration::from_secs(10), || {
+        let mut writer = writer.clone();
+        async move {
+            let s = writer
+                .get_status(GetStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (s.consumers.first()?.acked == 3).then_some(s)
+        }
+    })
+    .await;
     assert!(!s.paused);
-    assert_eq!(s.consumers[0].acked, 3);
     // Work queue: acknowledged plans are gone.
     eventually("COMMANDS drained", Duration::from_secs(5), || async {
         (stack.stream_messages(StreamKind::Commands).await == 0).then_some(())
