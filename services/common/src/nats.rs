@@ -196,6 +196,30 @@ impl Nats {
         }
     }
 
+    /// [`Nats::ensure_bucket`], retried with backoff until it works; `None` once `cancel`
+    /// fires first.
+    pub async fn bucket_until_ready(
+        &self,
+        bucket: relay_contracts::Bucket,
+        replicas: usize,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<jetstream::kv::Store> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.ensure_bucket(bucket, replicas).await {
+                Ok(store) => return Some(store),
+                Err(e) => {
+                    tracing::warn!(error.message = %e, ?bucket, retry_in = ?delay, "KV bucket unavailable");
+                    tokio::select! {
+                        () = cancel.cancelled() => return None,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
     /// Creates the durable pull consumer if missing, updating it when its config changed.
     pub async fn ensure_consumer(
         &self,

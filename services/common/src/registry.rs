@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt as _;
+use relay_contracts::Bucket;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::nats::Nats;
 
 /// One decoded value and the KV revision it came from.
 #[derive(Debug)]
@@ -43,12 +46,15 @@ pub type Decoder<T> = Arc<dyn Fn(&str, &[u8]) -> Result<Option<T>, String> + Sen
 /// The live view; cheap to clone.
 pub struct Registry<T> {
     rx: watch::Receiver<Snapshot<T>>,
+    /// The bucket it follows (`None` for a fixed registry), for writers of its entries.
+    store: Option<kv::Store>,
 }
 
 impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
         Self {
             rx: self.rx.clone(),
+            store: self.store.clone(),
         }
     }
 }
@@ -64,14 +70,47 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ) -> anyhow::Result<Self> {
         let (map, last) = load(&kv, name, &decode).await?;
         let (tx, rx) = watch::channel(Arc::new(map));
-        tokio::spawn(follow(kv, name, decode, tx, last, shutdown));
-        Ok(Self { rx })
+        tokio::spawn(follow(kv.clone(), name, decode, tx, last, shutdown));
+        Ok(Self {
+            rx,
+            store: Some(kv),
+        })
+    }
+
+    /// Opens `bucket` and loads it, retrying both until they work (the broker may not be up
+    /// yet); `None` once `shutdown` fires first.
+    pub async fn start_until_ready(
+        nats: &Nats,
+        bucket: Bucket,
+        replicas: usize,
+        name: &'static str,
+        decode: Decoder<T>,
+        shutdown: CancellationToken,
+    ) -> Option<Self> {
+        loop {
+            let kv = nats.bucket_until_ready(bucket, replicas, &shutdown).await?;
+            match Self::start(kv, name, decode.clone(), shutdown.clone()).await {
+                Ok(registry) => return Some(registry),
+                Err(e) => {
+                    tracing::warn!(registry = name, error.message = %e, "cannot load the registry; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// A registry that never changes (tests, or services configured without the bucket).
     pub fn fixed(entries: BTreeMap<String, Entry<T>>) -> Self {
         let (_tx, rx) = watch::channel(Arc::new(entries));
-        Self { rx }
+        Self { rx, store: None }
+    }
+
+    /// The KV bucket behind the view.
+    pub fn store(&self) -> Option<&kv::Store> {
+        self.store.as_ref()
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<T>> {

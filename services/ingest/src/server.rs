@@ -208,51 +208,29 @@ impl<S: Storefront> IngestServer<S> {
                 {
                     return;
                 }
-                let kv = loop {
-                    match state
-                        .nats
-                        .ensure_bucket(Bucket::Connections, nats_cfg.replicas)
-                        .await
-                    {
-                        Ok(kv) => break kv,
-                        Err(e) => {
-                            tracing::warn!(error.message = %e, "connections registry unavailable; retrying");
-                            tokio::select! {
-                                () = shutdown.cancelled() => return,
-                                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                            }
-                        }
-                    }
-                };
                 let decode: Decoder<Connection> = Arc::new(decode_connection::<S>);
-                match Registry::start(kv, "connections", decode, shutdown.clone()).await {
-                    Ok(registry) => {
-                        let _ = state.live_connections.set(registry);
-                    }
-                    Err(e) => {
-                        tracing::error!(error.message = %e, "cannot load the connections registry; serving configured connections only");
-                    }
-                }
+                let Some(registry) = Registry::start_until_ready(
+                    &state.nats,
+                    Bucket::Connections,
+                    nats_cfg.replicas,
+                    "connections",
+                    decode,
+                    shutdown.clone(),
+                )
+                .await
+                else {
+                    return;
+                };
+                let _ = state.live_connections.set(registry);
                 if state.use_ledger {
-                    loop {
-                        match state
-                            .nats
-                            .ensure_bucket(Bucket::IngestLedger, nats_cfg.replicas)
-                            .await
-                        {
-                            Ok(kv) => {
-                                let _ = state.ledger.set(kv);
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error.message = %e, "ingest ledger unavailable; retrying");
-                                tokio::select! {
-                                    () = shutdown.cancelled() => return,
-                                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                                }
-                            }
-                        }
-                    }
+                    let Some(kv) = state
+                        .nats
+                        .bucket_until_ready(Bucket::IngestLedger, nats_cfg.replicas, &shutdown)
+                        .await
+                    else {
+                        return;
+                    };
+                    let _ = state.ledger.set(kv);
                 }
                 state.admin.readiness.mark_started();
                 tracing::info!(source = %S::SOURCE, ledger = state.use_ledger, "ingest ready");

@@ -28,7 +28,6 @@ pub struct Loaded {
 /// The mapper's view of every connection.
 pub struct Connections {
     fixed: BTreeMap<String, Arc<Loaded>>,
-    kv: tokio::sync::OnceCell<kv::Store>,
     registry: tokio::sync::OnceCell<Registry<Loaded>>,
 }
 
@@ -69,48 +68,24 @@ impl Connections {
                 .into_iter()
                 .map(|(spec, compiled)| (spec.key(), Arc::new(Loaded { spec, compiled })))
                 .collect(),
-            kv: tokio::sync::OnceCell::new(),
             registry: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Provisions the bucket (retrying until NATS is there) and loads the registry.
     pub async fn start(&self, nats: &Nats, replicas: usize, shutdown: CancellationToken) {
-        let store = loop {
-            match nats.ensure_bucket(Bucket::Connections, replicas).await {
-                Ok(kv) => break kv,
-                Err(e) => {
-                    tracing::warn!(error.message = %e, "connections bucket unavailable; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        };
         let decoder: Decoder<Loaded> = Arc::new(decode);
-        loop {
-            match Registry::start(
-                store.clone(),
-                "connections",
-                decoder.clone(),
-                shutdown.clone(),
-            )
-            .await
-            {
-                Ok(registry) => {
-                    let _ = self.registry.set(registry);
-                    let _ = self.kv.set(store);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error.message = %e, "cannot load the connections registry; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
+        if let Some(registry) = Registry::start_until_ready(
+            nats,
+            Bucket::Connections,
+            replicas,
+            "connections",
+            decoder,
+            shutdown,
+        )
+        .await
+        {
+            let _ = self.registry.set(registry);
         }
     }
 
@@ -133,8 +108,9 @@ impl Connections {
     }
 
     fn store(&self) -> Result<&kv::Store, Status> {
-        self.kv
+        self.registry
             .get()
+            .and_then(Registry::store)
             .ok_or_else(|| Status::unavailable("the connections registry is not loaded yet"))
     }
 
