@@ -365,14 +365,20 @@ async fn receive<S: Storefront>(
     );
     relay_common::propagation::set_parent_from_http(&span, &headers);
     let started = Instant::now();
-    // Bounded label values: never echo arbitrary path segments into metrics.
-    let metric_connection =
-        if Token::parse(&connection).is_ok_and(|c| state.connection(&c).is_some()) {
-            connection.clone()
-        } else {
-            "unknown".to_owned()
-        };
-    let result = handle(&state, connection, query, headers, body)
+    // Resolved once: the handler's connection and a bounded metric label (never echo arbitrary
+    // path segments into metrics).
+    let resolved = Token::parse(&connection)
+        .map_err(|e| IngestError::BadConnectionName(e.to_string()))
+        .and_then(|name| match state.connection(&name) {
+            Some(conn) => Ok((name, conn)),
+            None => Err(IngestError::UnknownConnection(connection.clone())),
+        });
+    let metric_connection = if resolved.is_ok() {
+        connection
+    } else {
+        "unknown".to_owned()
+    };
+    let result = handle(&state, resolved, query, headers, body)
         .instrument(span.clone())
         .await;
     let (response, outcome) = match result {
@@ -426,16 +432,12 @@ struct Accepted {
 
 async fn handle<S: Storefront>(
     state: &AppState<S>,
-    connection: String,
+    resolved: Result<(Token, Arc<Connection>), IngestError>,
     query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Accepted, IngestError> {
-    let connection =
-        Token::parse(&connection).map_err(|e| IngestError::BadConnectionName(e.to_string()))?;
-    let conn = state
-        .connection(&connection)
-        .ok_or_else(|| IngestError::UnknownConnection(connection.to_string()))?;
+    let (connection, conn) = resolved?;
     let delivery = Delivery::new(connection, headers, query, body);
     let verified = state.storefront.verify(delivery, &conn.secrets)?;
     if !state.admin.is_ready() {
