@@ -18,6 +18,10 @@ pub struct WriterConfig {
     pub rate_limit: RateLimitConfig,
     /// GHL locations the writer may act on, with their credentials.
     pub locations: BTreeMap<Token, LocationConfig>,
+    /// How OAuth tokens are kept.
+    pub auth: AuthConfig,
+    /// How command partitions are shared between writer replicas.
+    pub partitions: PartitionsConfig,
     pub consumer: ConsumerConfig,
     pub nats: NatsConfig,
     pub admin: AdminConfig,
@@ -30,6 +34,8 @@ impl Default for WriterConfig {
             ghl: GhlConfig::default(),
             rate_limit: RateLimitConfig::default(),
             locations: BTreeMap::new(),
+            auth: AuthConfig::default(),
+            partitions: PartitionsConfig::default(),
             consumer: ConsumerConfig::default(),
             nats: NatsConfig::default(),
             admin: AdminConfig::with_port(9102),
@@ -111,15 +117,78 @@ impl RateLimitConfig {
     }
 }
 
-/// One GHL location.
+/// One GHL location: a private integration token or an OAuth installation (exactly one).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationConfig {
-    /// Private integration token of the sub-account.
-    pub token: SecretRef,
+    /// Private integration token of the sub-account (`pit-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// OAuth app installation: the writer refreshes the access token itself and keeps the
+    /// rotated pair (encrypted) in the `relay-tokens` KV bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthInstall>,
     /// Overrides the default budget for this location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// An OAuth installation of a location.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthInstall {
+    /// The marketplace app's client id.
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// The refresh token from the installation (authorization code exchange). Used once, to
+    /// seed the token store; afterwards the rotated token in KV is authoritative. Changing it
+    /// here (a re-installation) replaces the stored pair and resumes a paused location.
+    pub refresh_token: SecretRef,
+}
+
+/// Token storage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// 32-byte key (64 hex characters) that encrypts OAuth tokens at rest in KV. Required when
+    /// any location uses OAuth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<SecretRef>,
+    /// Refresh an access token this long before it expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_before: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            refresh_before: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Partition leases: each replica drives the locations of the partitions it holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartitionsConfig {
+    /// A lease not renewed for this long is free for another replica to take.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// Plans of one partition delivered and not yet acknowledged (held in per-location lanes).
+    pub max_pending: i64,
+    /// Plans in flight across all locations of this replica (GHL requests at once).
+    pub max_in_flight: usize,
+}
+
+impl Default for PartitionsConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(10),
+            max_pending: 2048,
+            max_in_flight: 512,
+        }
+    }
 }
 
 impl ServiceConfig for WriterConfig {
@@ -136,15 +205,71 @@ impl ServiceConfig for WriterConfig {
                 "must be an http:// or https:// URL",
             ));
         }
+        if self.partitions.lease_ttl < Duration::from_secs(1) {
+            issues.push(ConfigIssue::new(
+                "partitions.lease_ttl",
+                "must be at least 1s",
+            ));
+        }
+        if self.partitions.max_pending < 1 {
+            issues.push(ConfigIssue::new(
+                "partitions.max_pending",
+                "must be at least 1",
+            ));
+        }
+        if self.partitions.max_in_flight < 1 {
+            issues.push(ConfigIssue::new(
+                "partitions.max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        let mut oauth = false;
         for (name, loc) in &self.locations {
-            secret_issue(
-                &format!("locations.{name}.token"),
-                &loc.token,
-                env,
-                &mut issues,
-            );
+            match (&loc.token, &loc.oauth) {
+                (Some(token), None) => {
+                    secret_issue(&format!("locations.{name}.token"), token, env, &mut issues);
+                }
+                (None, Some(o)) => {
+                    oauth = true;
+                    if o.client_id.trim().is_empty() {
+                        issues.push(ConfigIssue::new(
+                            format!("locations.{name}.oauth.client_id"),
+                            "must not be empty",
+                        ));
+                    }
+                    secret_issue(
+                        &format!("locations.{name}.oauth.client_secret"),
+                        &o.client_secret,
+                        env,
+                        &mut issues,
+                    );
+                    secret_issue(
+                        &format!("locations.{name}.oauth.refresh_token"),
+                        &o.refresh_token,
+                        env,
+                        &mut issues,
+                    );
+                }
+                (Some(_), Some(_)) => issues.push(ConfigIssue::new(
+                    format!("locations.{name}"),
+                    "set either token (private integration) or oauth, not both",
+                )),
+                (None, None) => issues.push(ConfigIssue::new(
+                    format!("locations.{name}"),
+                    "needs credentials: token (private integration) or oauth",
+                )),
+            }
             if let Some(r) = &loc.rate_limit {
                 r.validate(&format!("locations.{name}.rate_limit"), &mut issues);
+            }
+        }
+        if oauth {
+            match &self.auth.encryption_key {
+                None => issues.push(ConfigIssue::new(
+                    "auth.encryption_key",
+                    "required when a location uses OAuth (64 hex characters, e.g. env:RELAY_TOKEN_KEY)",
+                )),
+                Some(key) => secret_issue("auth.encryption_key", key, env, &mut issues),
             }
         }
         issues

@@ -3,6 +3,7 @@
 //! `RESULTS`; failures GHL will never accept are dead-lettered with GHL's message, the rest are
 //! retried with backoff.
 
+pub mod auth;
 pub mod config;
 pub mod ratelimit;
 
@@ -81,11 +82,13 @@ impl WriterHandler {
         let ghl = GhlClient::new(cfg.ghl.base_url.clone(), cfg.ghl.timeout)?;
         let mut locations = HashMap::new();
         for (id, loc) in &cfg.locations {
+            // OAuth locations get their tokens from `auth` (being built).
+            let Some(token) = &loc.token else { continue };
             let budget = Budget::new(loc.rate_limit.as_ref().unwrap_or(&cfg.rate_limit));
             locations.insert(
                 id.clone(),
                 Location {
-                    token: loc.token.resolve(&process_env)?,
+                    token: token.resolve(&process_env)?,
                     budget,
                 },
             );

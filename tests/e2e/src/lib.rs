@@ -202,7 +202,8 @@ impl Stack {
             locations: BTreeMap::from([(
                 Token::parse(LOCATION).unwrap(),
                 LocationConfig {
-                    token: SecretRef::Literal(opts.location_token.clone()),
+                    token: Some(SecretRef::Literal(opts.location_token.clone())),
+                    oauth: None,
                     rate_limit: None,
                 },
             )]),

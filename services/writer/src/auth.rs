@@ -1,0 +1,1 @@
+//! Per-location GHL credentials: private integration tokens and OAuth installations.
