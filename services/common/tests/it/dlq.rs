@@ -1,0 +1,1 @@
+//! Dead-letter admin API against a real nats-server.
