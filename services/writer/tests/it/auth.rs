@@ -1,0 +1,1 @@
+//! OAuth token store: refresh, rotation, single flight across replicas, pause on failure.

@@ -1,0 +1,3 @@
+//! Writer integration tests: a real nats-server, the sandbox as GHL.
+
+mod auth;
