@@ -89,6 +89,14 @@ impl AdminState {
         self.consumers.write().expect("consumers lock").push(probe);
     }
 
+    /// Stops reporting a consumer (a writer partition this replica no longer holds).
+    pub fn remove_consumer(&self, name: &str) {
+        self.consumers
+            .write()
+            .expect("consumers lock")
+            .retain(|p| p.name != name);
+    }
+
     pub fn set_detail(&self, key: impl Into<String>, value: impl Into<String>) {
         self.details
             .write()

@@ -93,18 +93,9 @@ impl ConsumerSettings {
             .backoff_base
             .saturating_mul(1u32 << exp)
             .min(self.backoff_max);
-        let jitter = 0.8 + 0.4 * (rand_unit());
+        let jitter = 0.8 + 0.4 * fastrand::f64();
         raw.mul_f64(jitter).min(self.backoff_max)
     }
-}
-
-fn rand_unit() -> f64 {
-    // Good enough for jitter; avoids a dependency for one number.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
 }
 
 /// Pause switch shared by a service's consumers and its admin API.
@@ -151,11 +142,67 @@ impl PauseControl {
         self.tx.subscribe()
     }
 
+    /// Registers a unit of work that [`PauseControl::pause`] waits for (a writer lane, a
+    /// partition's pull loop). It counts as halted while it waits in
+    /// [`PauseMember::hold_while_paused`]; dropping it deregisters it.
+    pub fn member(&self) -> PauseMember {
+        self.update(1, 0);
+        PauseMember {
+            ctl: self.clone(),
+            rx: self.subscribe(),
+        }
+    }
+
     fn update(&self, running: isize, halted: isize) {
         self.halted.send_modify(|(r, h)| {
             *r = r.saturating_add_signed(running);
             *h = h.saturating_add_signed(halted);
         });
+    }
+}
+
+/// One unit of work that pausing waits for; see [`PauseControl::member`].
+#[derive(Debug)]
+pub struct PauseMember {
+    ctl: PauseControl,
+    rx: watch::Receiver<bool>,
+}
+
+impl PauseMember {
+    pub fn is_paused(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when the pause switch flips (either way); a member waiting for work selects on
+    /// this so that an idle member still halts promptly.
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Returns at once when not paused; otherwise reports this member halted and waits until
+    /// resumed. Returns `false` when `cancel` fired while waiting.
+    pub async fn hold_while_paused(&mut self, cancel: &CancellationToken) -> bool {
+        if !*self.rx.borrow_and_update() {
+            return true;
+        }
+        self.ctl.update(0, 1);
+        let mut resumed = true;
+        while *self.rx.borrow_and_update() {
+            tokio::select! {
+                () = cancel.cancelled() => { resumed = false; break }
+                r = self.rx.changed() => if r.is_err() { resumed = false; break },
+            }
+        }
+        self.ctl.update(0, -1);
+        resumed
+    }
+}
+
+impl Drop for PauseMember {
+    fn drop(&mut self) {
+        self.ctl.update(-1, 0);
     }
 }
 
@@ -186,6 +233,16 @@ pub struct ConsumerLag {
 }
 
 impl ConsumerProbe {
+    /// A probe for a consumer that is not run by [`Consumer`] (the writer's partitions).
+    pub fn new(stream: String, consumer: PullConsumer, stats: Arc<ConsumerStats>) -> Self {
+        Self {
+            stream,
+            name: consumer.cached_info().name.clone(),
+            stats,
+            consumer,
+        }
+    }
+
     pub async fn lag(&self) -> Result<ConsumerLag, String> {
         let mut c = self.consumer.clone();
         let info = c.info().await.map_err(|e| e.to_string())?;
@@ -315,19 +372,8 @@ impl<H: Handler> Consumer<H> {
     }
 
     async fn process(&self, msg: jetstream::Message) {
-        let info = msg.info().ok().map(|i| (i.delivered, i.stream_sequence));
-        let (delivered, seq) = info.unwrap_or((1, 0));
-        let span = tracing::info_span!(
-            "consumer.handle",
-            otel.name = %format!("{}.handle", self.stage),
-            otel.kind = "consumer",
-            messaging.system = "nats",
-            messaging.destination.name = %msg.subject,
-            messaging.message.delivery = delivered,
-            messaging.stream.sequence = seq,
-            outcome = tracing::field::Empty,
-        );
-        crate::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let span = handle_span(self.stage, &msg);
         let started = Instant::now();
         let result = self.handler.handle(&msg).instrument(span.clone()).await;
         let elapsed = started.elapsed();
@@ -363,7 +409,17 @@ impl<H: Handler> Consumer<H> {
                         }
                         HandlerError::Permanent(reason) => reason.clone(),
                     };
-                    self.dead_letter(&msg, &reason, delivered).await
+                    let dead = dead_letter(&self.nats, self.stage, self.stream, &msg, &reason, delivered).await;
+                    if dead {
+                        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        "dead_lettered"
+                    } else {
+                        let _ = msg
+                            .ack_with(AckKind::Nak(Some(self.settings.backoff_max)))
+                            .await;
+                        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        "retried"
+                    }
                 }
             }
         }
@@ -372,48 +428,64 @@ impl<H: Handler> Consumer<H> {
         span.record("outcome", outcome);
         metrics::counter!("relay_consumer_messages_total", "stage" => self.stage, "outcome" => outcome).increment(1);
     }
+}
 
-    async fn dead_letter(
-        &self,
-        msg: &jetstream::Message,
-        reason: &str,
-        delivered: i64,
-    ) -> &'static str {
-        tracing::error!(reason = %reason, subject = %msg.subject, "dead-lettering message");
-        let mut headers = msg.headers.clone().unwrap_or_default();
-        headers.insert(headers::DLQ_REASON, sanitize_header(reason).as_str());
-        headers.insert(headers::DLQ_STAGE, self.stage);
-        headers.insert(headers::DLQ_SUBJECT, msg.subject.as_str());
-        headers.insert(headers::DLQ_DELIVERIES, delivered.to_string().as_str());
-        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
-        let dlq_id = format!(
-            "dlq:{}:{}:{seq}",
-            self.stage,
-            self.nats.ns.stream_name(self.stream)
-        );
-        // The original msg id must not make the DLQ think this is a duplicate of something else.
-        headers.insert(headers::MSG_ID, dlq_id.as_str());
-        let subject = self.nats.ns.dlq(self.stage, &msg.subject);
-        match self
-            .nats
-            .publish(subject, Some(&dlq_id), headers, msg.payload.clone())
-            .await
-        {
-            Ok(_) => {
-                if let Err(e) = msg.ack_with(AckKind::Term).await {
-                    tracing::warn!(error.message = %e, "term failed after dead-lettering; a redelivery will dead-letter it again (deduped)");
-                }
-                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                "dead_lettered"
+/// The span a stage handles one message in: a consumer span whose parent is the trace context
+/// the message carries. `outcome` is left for the caller to record.
+pub fn handle_span(stage: &'static str, msg: &jetstream::Message) -> tracing::Span {
+    let (delivered, seq) = msg
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence))
+        .unwrap_or((1, 0));
+    let span = tracing::info_span!(
+        "consumer.handle",
+        otel.name = %format!("{stage}.handle"),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %msg.subject,
+        messaging.message.delivery = delivered,
+        messaging.stream.sequence = seq,
+        outcome = tracing::field::Empty,
+    );
+    crate::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+    span
+}
+
+/// Publishes `msg` to the DLQ with the reason and its original headers, then TERMs it.
+/// Returns `false` when the DLQ publish failed: the caller must not settle the message as done
+/// (NAK it or keep it) so nothing is lost.
+pub async fn dead_letter(
+    nats: &Nats,
+    stage: &'static str,
+    stream: StreamKind,
+    msg: &jetstream::Message,
+    reason: &str,
+    attempts: i64,
+) -> bool {
+    tracing::error!(reason = %reason, subject = %msg.subject, "dead-lettering message");
+    let mut headers = msg.headers.clone().unwrap_or_default();
+    headers.insert(headers::DLQ_REASON, sanitize_header(reason).as_str());
+    headers.insert(headers::DLQ_STAGE, stage);
+    headers.insert(headers::DLQ_SUBJECT, msg.subject.as_str());
+    headers.insert(headers::DLQ_DELIVERIES, attempts.to_string().as_str());
+    let seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
+    let dlq_id = format!("dlq:{stage}:{}:{seq}", nats.ns.stream_name(stream));
+    // The original msg id must not make the DLQ think this is a duplicate of something else.
+    headers.insert(headers::MSG_ID, dlq_id.as_str());
+    let subject = nats.ns.dlq(stage, &msg.subject);
+    match nats
+        .publish(subject, Some(&dlq_id), headers, msg.payload.clone())
+        .await
+    {
+        Ok(_) => {
+            if let Err(e) = msg.ack_with(AckKind::Term).await {
+                tracing::warn!(error.message = %e, "term failed after dead-lettering; a redelivery will dead-letter it again (deduped)");
             }
-            Err(e) => {
-                tracing::error!(error.message = %e, "dead-letter publish failed; NAKing so the message is not lost");
-                let _ = msg
-                    .ack_with(AckKind::Nak(Some(self.settings.backoff_max)))
-                    .await;
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                "retried"
-            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error.message = %e, "dead-letter publish failed; the message is kept so it is not lost");
+            false
         }
     }
 }

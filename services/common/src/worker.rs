@@ -2,6 +2,7 @@
 //! endpoint, provision streams and the durable consumer, run the consumer loop, and shut down
 //! in order (stop pulling and finish in-flight work → flush NATS → admin and health last).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,46 @@ impl Worker {
         spec: WorkerSpec,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        self.run_with(shutdown, move |ctx| async move {
+            let consumer = loop {
+                match ctx.nats.ensure_consumer(spec.stream, spec.consumer.clone()).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error.message = %e, "consumer provisioning failed; retrying");
+                        tokio::select! {
+                            () = ctx.shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            };
+            let consumer = Consumer::new(
+                ctx.nats.clone(),
+                spec.stage,
+                spec.stream,
+                consumer,
+                handler,
+                spec.settings,
+                ctx.state.pause.clone(),
+            );
+            ctx.state.add_consumer(consumer.probe());
+            ctx.state.readiness.mark_started();
+            tracing::info!(stage = spec.stage, "worker ready");
+            consumer.run(ctx.shutdown.clone()).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `body` once the streams are provisioned, until it returns; `body` must return soon
+    /// after `shutdown` fires (it gets the configured drain timeout, then is dropped: whatever
+    /// it had not acknowledged is redelivered later, nothing is lost). Then NATS is flushed and
+    /// the admin endpoint stops last. `body` marks the service started when it is ready.
+    pub async fn run_with<F, Fut>(self, shutdown: CancellationToken, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(WorkerContext) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(self.admin.run(admin_stop.clone()));
 
@@ -102,43 +143,24 @@ impl Worker {
             if self.nats.provision_until_ready(&self.nats_cfg, &shutdown).await.is_err() {
                 return Ok(()); // shut down before NATS was ever reachable
             }
-            let consumer = loop {
-                match self.nats.ensure_consumer(spec.stream, spec.consumer.clone()).await {
-                    Ok(c) => break c,
-                    Err(e) => {
-                        tracing::warn!(error.message = %e, "consumer provisioning failed; retrying");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            let run = body(WorkerContext {
+                nats: self.nats.clone(),
+                state: self.state.clone(),
+                shutdown: shutdown.clone(),
+            });
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => r,
+                () = shutdown.cancelled() => {
+                    match crate::shutdown::with_deadline("worker drain", self.drain_timeout, &mut run).await {
+                        Some(r) => r,
+                        None => {
+                            tracing::warn!("in-flight work did not finish in time; it will be redelivered");
+                            Ok(())
                         }
                     }
                 }
-            };
-            let consumer = Consumer::new(
-                self.nats.clone(),
-                spec.stage,
-                spec.stream,
-                consumer,
-                handler,
-                spec.settings,
-                self.state.pause.clone(),
-            );
-            self.state.add_consumer(consumer.probe());
-            self.state.readiness.mark_started();
-            tracing::info!(stage = spec.stage, "worker ready");
-            // Runs until shutdown; then pulling stops and in-flight messages get `drain_timeout`
-            // to settle (whatever does not is redelivered later: nothing is lost).
-            let run = consumer.run(shutdown.clone());
-            tokio::pin!(run);
-            tokio::select! {
-                () = &mut run => {}
-                () = shutdown.cancelled() => {
-                    if crate::shutdown::with_deadline("consumer drain", self.drain_timeout, &mut run).await.is_none() {
-                        tracing::warn!("in-flight messages did not finish in time; they will be redelivered");
-                    }
-                }
             }
-            anyhow::Ok(())
         }
         .await;
 
@@ -148,4 +170,12 @@ impl Worker {
         let _ = crate::shutdown::with_deadline("admin", Duration::from_secs(5), admin_task).await;
         result
     }
+}
+
+/// What a worker's body gets: the connection, the admin state (readiness, pause, consumers,
+/// details) and the shutdown signal.
+pub struct WorkerContext {
+    pub nats: Nats,
+    pub state: AdminState,
+    pub shutdown: CancellationToken,
 }

@@ -136,6 +136,8 @@ impl Bucket {
 /// Durable consumer names.
 pub mod consumers {
     pub const MAPPER: &str = "mapper";
+    /// Prefix of the per-partition consumers (`writer-p07`); a consumer named exactly
+    /// `writer` over every command is from before partitions and is removed at start.
     pub const WRITER: &str = "writer";
 }
 
@@ -222,6 +224,11 @@ impl Namespace {
     /// `cmd.<partition>.<location>`
     pub fn command(&self, partition: u16, location: &Token) -> String {
         self.subject(&["cmd", &partition.to_string(), location.as_str()])
+    }
+
+    /// Every command of one partition: `cmd.<partition>.>`.
+    pub fn commands_of_partition(&self, partition: u16) -> String {
+        self.subject(&["cmd", &partition.to_string(), ">"])
     }
 
     /// `res.<location>.<outcome>`
@@ -332,14 +339,29 @@ impl Namespace {
         )
     }
 
-    /// The writer's durable pull consumer over every command.
-    pub fn writer_consumer(&self, max_deliver: i64, ack_wait: Duration) -> consumer::pull::Config {
-        self.pull_consumer(
-            consumers::WRITER,
-            self.all(StreamKind::Commands),
-            max_deliver,
-            ack_wait,
-        )
+    /// The durable consumer of one command partition, driven by the writer replica that holds
+    /// the partition's lease. Attempts are counted by the writer (it retries in place to keep
+    /// per-location order), so the server never stops redelivering (`max_deliver` unlimited).
+    pub fn writer_partition_consumer(
+        &self,
+        partition: u16,
+        ack_wait: Duration,
+        max_pending: i64,
+    ) -> consumer::pull::Config {
+        consumer::pull::Config {
+            max_ack_pending: max_pending,
+            ..self.pull_consumer(
+                &format!("{}-p{partition:02}", consumers::WRITER),
+                self.commands_of_partition(partition),
+                -1,
+                ack_wait,
+            )
+        }
+    }
+
+    /// The writer's lease item for a partition (`p07`).
+    pub fn partition_item(partition: u16) -> String {
+        format!("p{partition:02}")
     }
 
     fn pull_consumer(

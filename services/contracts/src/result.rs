@@ -45,7 +45,13 @@ pub struct PlanResult {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<String>,
+    /// Whether this plan created the contact (`false`: it existed and was updated or used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_created: Option<bool>,
     pub steps: Vec<StepResult>,
+    /// Time spent on this attempt, budget waits included.
+    #[serde(default)]
+    pub latency_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The W3C trace id, to open the delivery in Jaeger.
@@ -73,6 +79,12 @@ pub struct StepResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub latency_ms: u64,
+    /// The GHL object the step created or acted on (note, task, contact id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why no GHL call was made (`already applied`, `no task under key ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -417,32 +417,11 @@ impl Stack {
     }
 }
 
-/// Adds the test admin token to every call.
-#[derive(Clone, Copy, Debug)]
-pub struct TestToken;
-
-impl tonic::service::Interceptor for TestToken {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-        );
-        Ok(req)
-    }
-}
-
-pub type TestAdminClient = AdminClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TestToken>,
->;
+pub use relay_test_support::admin::{TestAdminClient, TestToken};
 
 /// An authenticated admin client.
 pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    AdminClient::with_interceptor(channel, TestToken)
+    relay_test_support::admin::try_admin_client(addr).await.unwrap()
 }
 
 pub type TestMapperClient = relay_contracts::mapper_admin::mapper_client::MapperClient<

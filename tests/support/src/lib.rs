@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod admin;
 pub mod nats;
 pub mod otlp;
 

@@ -1,0 +1,184 @@
+//! Every plan step against the sandbox, read back from the sandbox's state.
+
+use relay_contracts::plan::{Lookup, Step};
+use relay_sandbox::{LocationSeed, NewNamed};
+
+use crate::support::{Env, LOCATION, plan};
+
+fn extras(env: &Env, contact: &str) -> relay_sandbox::ContactExtras {
+    env.sandbox
+        .location_entities(LOCATION)
+        .unwrap()
+        .contact_extras
+        .get(contact)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_applies_and_reads_back() {
+    let env = Env::start().await;
+    let seeded = env
+        .sandbox
+        .seed_location(
+            LOCATION,
+            LocationSeed {
+                campaigns: vec![NewNamed::named("Welcome")],
+                workflows: vec![NewNamed::named("Onboarding")],
+                users: vec![NewNamed::named("Ada Admin")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let campaign = seeded.campaigns[0].id.clone();
+    let workflow = seeded.workflows[0].id.clone();
+    let user = seeded.users[0].id.clone();
+    let writer = env.spawn_writer(env.writer_config()).await;
+
+    // Create, tag, note, task, enrol, follow.
+    let first = plan(
+        "all-1",
+        "every@example.com",
+        vec![
+            Step::CreateContact,
+            Step::AddTags { tags: vec!["buyer".into(), "vip".into()] },
+            Step::RemoveTags { tags: vec!["vip".into()] },
+            Step::CreateNote { key: "n1".into(), body: "First purchase".into() },
+            Step::CreateTask {
+                key: "t1".into(),
+                title: "Call the buyer".into(),
+                body: Some("Say thanks".into()),
+                due_date: "2026-12-01T10:00:00Z".into(),
+                assigned_to: Some(user.clone()),
+            },
+            Step::AddToCampaign { campaign_id: campaign.clone() },
+            Step::AddToWorkflow { workflow_id: workflow.clone(), event_start_time: None },
+            Step::AddFollowers { followers: vec![user.clone()] },
+        ],
+    );
+    env.send(&first).await;
+    let r = env.result_of(&first, "ok").await;
+    let contact_id = r.contact_id.clone().unwrap();
+    assert_eq!(r.contact_created, Some(true));
+    assert!(r.steps.iter().all(|s| s.ok && s.skipped.is_none()), "{r:?}");
+    let contact = env
+        .sandbox
+        .contacts(LOCATION)
+        .into_iter()
+        .find(|c| c.id == contact_id)
+        .unwrap();
+    assert_eq!(contact.tags, vec!["buyer".to_owned()]);
+    assert_eq!(contact.followers, vec![user.clone()]);
+    let x = extras(&env, &contact_id);
+    assert_eq!(x.notes.len(), 1);
+    assert_eq!(x.notes[0].body, "First purchase");
+    assert_eq!(x.tasks.len(), 1);
+    assert_eq!(x.tasks[0].title, "Call the buyer");
+    assert!(!x.tasks[0].completed);
+    assert_eq!(x.campaigns, vec![campaign.clone()]);
+    assert_eq!(x.workflows.len(), 1);
+
+    // Update, complete and delete by key; leave campaign and workflow; unfollow; update contact.
+    let mut second = plan(
+        "all-2",
+        "every@example.com",
+        vec![
+            Step::UpdateContact,
+            Step::UpdateNote { key: "n1".into(), body: "First purchase (refunded)".into() },
+            Step::UpdateTask {
+                key: "t1".into(),
+                title: Some("Call the buyer again".into()),
+                body: None,
+                due_date: None,
+            },
+            Step::CompleteTask { key: "t1".into() },
+            Step::RemoveFromCampaign { campaign_id: campaign.clone() },
+            Step::RemoveFromWorkflow { workflow_id: workflow.clone() },
+            Step::RemoveFollowers { followers: vec![user.clone()] },
+            Step::CompleteTask { key: "never-created".into() },
+        ],
+    );
+    second.contact.fields.last_name = Some("Renamed".into());
+    env.send(&second).await;
+    let r = env.result_of(&second, "ok").await;
+    assert_eq!(r.contact_id.as_deref(), Some(contact_id.as_str()));
+    assert!(
+        r.steps.last().unwrap().skipped.as_deref().unwrap().contains("never-created"),
+        "{r:?}"
+    );
+    let contact = env
+        .sandbox
+        .contacts(LOCATION)
+        .into_iter()
+        .find(|c| c.id == contact_id)
+        .unwrap();
+    assert_eq!(contact.last_name.as_deref(), Some("Renamed"));
+    assert!(contact.followers.is_empty());
+    let x = extras(&env, &contact_id);
+    assert_eq!(x.notes[0].body, "First purchase (refunded)");
+    assert_eq!(x.tasks[0].title, "Call the buyer again");
+    assert!(x.tasks[0].completed);
+    assert!(x.campaigns.is_empty());
+
+    // Delete note and task, remove from all campaigns, then the contact itself.
+    let third = plan(
+        "all-3",
+        "every@example.com",
+        vec![
+            Step::DeleteNote { key: "n1".into() },
+            Step::DeleteTask { key: "t1".into() },
+            Step::AddToCampaign { campaign_id: campaign.clone() },
+            Step::RemoveFromAllCampaigns,
+            Step::DeleteContact,
+        ],
+    );
+    env.send(&third).await;
+    let r = env.result_of(&third, "ok").await;
+    assert!(r.steps.iter().all(|s| s.ok), "{r:?}");
+    assert!(
+        env.sandbox
+            .contacts(LOCATION)
+            .iter()
+            .all(|c| c.id != contact_id),
+        "the contact was deleted"
+    );
+
+    // find_contact for nobody stops the plan without failing it.
+    let fourth = plan(
+        "all-4",
+        "nobody@example.com",
+        vec![Step::FindContact, Step::AddTags { tags: vec!["x".into()] }],
+    );
+    env.send(&fourth).await;
+    let r = env.result_of(&fourth, "ok").await;
+    assert!(r.steps[1].skipped.is_some(), "{r:?}");
+    assert!(env.sandbox.contacts(LOCATION).iter().all(|c| c.email.as_deref() != Some("nobody@example.com")));
+    writer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_found_by_external_id_and_upserted_with_custom_fields() {
+    let env = Env::start().await;
+    let writer = env.spawn_writer(env.writer_config()).await;
+    let mut create = plan("ext-1", "ext@example.com", vec![Step::UpsertContact]);
+    create
+        .contact
+        .custom_fields
+        .insert("contact.gumroad_customer_id".into(), serde_json::json!("cus_42"));
+    env.send(&create).await;
+    let created = env.result_of(&create, "ok").await.contact_id.unwrap();
+
+    // A later plan that only knows the external id.
+    let mut tag = plan("ext-2", "ignored@example.com", vec![Step::AddTags { tags: vec!["by-ext".into()] }]);
+    tag.contact.lookup = Lookup::ExternalId {
+        field_key: "contact.gumroad_customer_id".into(),
+        value: "cus_42".into(),
+    };
+    tag.contact.fields.email = None;
+    env.send(&tag).await;
+    let r = env.result_of(&tag, "ok").await;
+    assert_eq!(r.contact_id.as_deref(), Some(created.as_str()));
+    let c = env.sandbox.contacts(crate::support::LOCATION).into_iter().find(|c| c.id == created).unwrap();
+    assert!(c.tags.contains(&"by-ext".to_owned()));
+    writer.stop().await;
+}
