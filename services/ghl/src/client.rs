@@ -1,3 +1,6 @@
+//! The client and its one request path ([`GhlClient::send`]); the operations are grouped by
+//! area in the submodules.
+
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -7,10 +10,13 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::error::{ErrorBody, GhlError, RateLimitInfo};
-use crate::types::{
-    ContactResponse, DuplicateContactResponse, NewNote, NoteResponse, Tags, TagsResponse,
-    UpsertContact, UpsertContactResponse,
-};
+
+mod contacts;
+mod locations;
+mod membership;
+mod notes;
+mod oauth;
+mod tasks;
 
 /// A successful answer with the rate-limit state that came with it.
 #[derive(Debug)]
@@ -21,12 +27,115 @@ pub struct Response<T> {
     pub latency: Duration,
 }
 
+impl<T> Response<T> {
+    /// The same answer with its body transformed.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            body: f(self.body),
+            status: self.status,
+            rate_limit: self.rate_limit,
+            latency: self.latency,
+        }
+    }
+}
+
 /// The GHL API client. Cheap to clone; tokens are passed per call because each location has its
 /// own.
 #[derive(Clone, Debug)]
 pub struct GhlClient {
     http: reqwest::Client,
     base: url::Url,
+}
+
+/// A request body, encoded before sending.
+enum Body {
+    Empty,
+    Json(Vec<u8>),
+    /// `application/x-www-form-urlencoded` (OAuth); may hold secrets, so never logged.
+    Form(String),
+}
+
+/// One request to make: what [`GhlClient::send`] needs, built by each operation.
+struct Call<'a> {
+    operation: &'static str,
+    method: Method,
+    path: Vec<String>,
+    /// Ends the path with `/`, as the spec writes `/contacts/`.
+    trailing_slash: bool,
+    query: Vec<(String, String)>,
+    /// A location's token: sent as the bearer, with the `Version` header. `None` for OAuth.
+    token: Option<&'a SecretString>,
+    body: Body,
+}
+
+impl<'a> Call<'a> {
+    fn new(operation: &'static str, method: Method, path: &[&str]) -> Self {
+        Self {
+            operation,
+            method,
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            trailing_slash: false,
+            query: Vec::new(),
+            token: None,
+            body: Body::Empty,
+        }
+    }
+
+    /// Authenticates with a location's token (and sends `Version`).
+    fn bearer(mut self, token: &'a SecretString) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    fn trailing_slash(mut self) -> Self {
+        self.trailing_slash = true;
+        self
+    }
+
+    fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Result<Self, GhlError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| GhlError::Request {
+            operation: self.operation,
+            message: format!("cannot encode the body: {e}"),
+        })?;
+        self.body = Body::Json(bytes);
+        Ok(self)
+    }
+
+    fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.body = Body::Form(encoded);
+        self
+    }
+
+    /// Query parameters from a typed query: its fields' camelCase names, unset ones omitted.
+    fn query<Q: Serialize>(mut self, query: &Q) -> Result<Self, GhlError> {
+        let bad = |message: String| GhlError::Request {
+            operation: self.operation,
+            message,
+        };
+        let value = serde_json::to_value(query).map_err(|e| bad(e.to_string()))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(bad("the query is not an object".into()));
+        };
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => return Err(bad(format!("query parameter {k} is not a scalar: {other}"))),
+            };
+            self.query.push((k, v));
+        }
+        Ok(self)
+    }
+
+    fn query_pair(mut self, key: &str, value: &str) -> Self {
+        self.query.push((key.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 impl GhlClient {
@@ -48,130 +157,8 @@ impl GhlClient {
         &self.base
     }
 
-    /// `POST /contacts/upsert`: create or update by email/phone per the location's settings.
-    pub async fn upsert_contact(
-        &self,
-        token: &SecretString,
-        body: &UpsertContact,
-    ) -> Result<Response<UpsertContactResponse>, GhlError> {
-        self.send(
-            "upsert_contact",
-            Method::POST,
-            &["contacts", "upsert"],
-            &[],
-            token,
-            Some(body),
-        )
-        .await
-    }
-
-    /// `GET /contacts/{contactId}`.
-    pub async fn get_contact(
-        &self,
-        token: &SecretString,
-        contact_id: &str,
-    ) -> Result<Response<ContactResponse>, GhlError> {
-        self.send::<(), _>(
-            "get_contact",
-            Method::GET,
-            &["contacts", contact_id],
-            &[],
-            token,
-            None,
-        )
-        .await
-    }
-
-    /// `GET /contacts/search/duplicate?locationId=&email=&number=`.
-    pub async fn find_duplicate(
-        &self,
-        token: &SecretString,
-        location_id: &str,
-        email: Option<&str>,
-        phone: Option<&str>,
-    ) -> Result<Response<DuplicateContactResponse>, GhlError> {
-        let mut query = vec![("locationId", location_id)];
-        if let Some(e) = email {
-            query.push(("email", e));
-        }
-        if let Some(p) = phone {
-            query.push(("number", p));
-        }
-        self.send::<(), _>(
-            "find_duplicate",
-            Method::GET,
-            &["contacts", "search", "duplicate"],
-            &query,
-            token,
-            None,
-        )
-        .await
-    }
-
-    /// `POST /contacts/{contactId}/tags` (adds; answers with every tag now on the contact).
-    pub async fn add_tags(
-        &self,
-        token: &SecretString,
-        contact_id: &str,
-        tags: &[String],
-    ) -> Result<Response<TagsResponse>, GhlError> {
-        let body = Tags {
-            tags: tags.to_vec(),
-        };
-        self.send(
-            "add_tags",
-            Method::POST,
-            &["contacts", contact_id, "tags"],
-            &[],
-            token,
-            Some(&body),
-        )
-        .await
-    }
-
-    /// `POST /contacts/{contactId}/notes` (201 with the note).
-    pub async fn create_note(
-        &self,
-        token: &SecretString,
-        contact_id: &str,
-        body: &str,
-    ) -> Result<Response<NoteResponse>, GhlError> {
-        let note = NewNote {
-            body: body.to_owned(),
-        };
-        self.send(
-            "create_note",
-            Method::POST,
-            &["contacts", contact_id, "notes"],
-            &[],
-            token,
-            Some(&note),
-        )
-        .await
-    }
-
-    /// `DELETE /contacts/{contactId}/tags` (with a JSON body).
-    pub async fn remove_tags(
-        &self,
-        token: &SecretString,
-        contact_id: &str,
-        tags: &[String],
-    ) -> Result<Response<TagsResponse>, GhlError> {
-        let body = Tags {
-            tags: tags.to_vec(),
-        };
-        self.send(
-            "remove_tags",
-            Method::DELETE,
-            &["contacts", contact_id, "tags"],
-            &[],
-            token,
-            Some(&body),
-        )
-        .await
-    }
-
-    fn url(&self, operation: &'static str, segments: &[&str]) -> Result<url::Url, GhlError> {
+    fn url(&self, call: &Call<'_>) -> Result<url::Url, GhlError> {
+        let operation = call.operation;
         let mut url = self.base.clone();
         {
             let mut path = url.path_segments_mut().map_err(|()| GhlError::Request {
@@ -179,7 +166,7 @@ impl GhlClient {
                 message: "base URL cannot have a path".into(),
             })?;
             path.pop_if_empty();
-            for s in segments {
+            for s in &call.path {
                 if s.is_empty() {
                     return Err(GhlError::Request {
                         operation,
@@ -188,20 +175,26 @@ impl GhlClient {
                 }
                 path.push(s);
             }
+            if call.trailing_slash {
+                path.push("");
+            }
         }
         Ok(url)
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
-        &self,
-        operation: &'static str,
-        method: Method,
-        segments: &[&str],
-        query: &[(&str, &str)],
-        token: &SecretString,
-        body: Option<&B>,
-    ) -> Result<Response<T>, GhlError> {
-        let url = self.url(operation, segments)?;
+    /// Sends `call` and decodes a 2xx body as `T`; anything else is a [`GhlError`]. Records the
+    /// `ghl.request` span, `relay_ghl_request_seconds` and `relay_ghl_requests_total`, injects
+    /// the trace context and reads the `X-RateLimit-*` headers.
+    async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Response<T>, GhlError> {
+        let url = self.url(&call)?;
+        let Call {
+            operation,
+            method,
+            query,
+            token,
+            body,
+            ..
+        } = call;
         let span = tracing::info_span!(
             "ghl.request",
             otel.name = %format!("ghl.{operation}"),
@@ -219,15 +212,22 @@ impl GhlClient {
                 .http
                 .request(method, url)
                 .headers(headers)
-                .bearer_auth(token.expose_secret())
-                .header("Version", crate::API_VERSION)
                 .header("Accept", "application/json");
+            if let Some(token) = token {
+                req = req
+                    .bearer_auth(token.expose_secret())
+                    .header("Version", crate::API_VERSION);
+            }
             if !query.is_empty() {
-                req = req.query(query);
+                req = req.query(&query);
             }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
+            req = match body {
+                Body::Empty => req,
+                Body::Json(bytes) => req.header("Content-Type", "application/json").body(bytes),
+                Body::Form(text) => req
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(text),
+            };
             let started = Instant::now();
             let result = req.send().await;
             let latency = started.elapsed();

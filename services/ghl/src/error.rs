@@ -123,6 +123,30 @@ impl GhlError {
         self.status() == Some(429)
     }
 
+    /// A 401: missing, invalid or expired token (an OAuth access token wants a refresh), or an
+    /// unknown OAuth client on `POST /oauth/token`.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, GhlError::Api { status: 401, .. })
+    }
+
+    /// A 404: the contact (task, note, ...) does not exist or was deleted.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, GhlError::Api { status: 404, .. })
+    }
+
+    /// For a create refused on a location that disallows duplicates (400 `"This location does
+    /// not allow duplicated contacts."`): the id of the existing contact, from `meta.contactId`.
+    pub fn duplicate_contact_id(&self) -> Option<&str> {
+        match self {
+            GhlError::Api {
+                status: 400,
+                meta: Some(meta),
+                ..
+            } => meta.get("contactId").and_then(serde_json::Value::as_str),
+            _ => None,
+        }
+    }
+
     /// For a 429: how long until the window has room again, from the interval header.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -1,8 +1,12 @@
 //! A typed client for the HighLevel (LeadConnector) API v2, as the writer and poller use it.
 //!
-//! Request bodies are typed from the official spec and omit unset fields (GHL answers 422 to
-//! properties a DTO does not declare). Every call sends `Version: 2021-07-28`, the W3C trace
-//! context, and returns the `X-RateLimit-*` headers so callers can pace themselves.
+//! [`GhlClient`] covers every operation of the Contacts API (`apps/contacts.json`: contacts,
+//! search, tasks, notes, tags, followers, campaigns, workflows, appointments, bulk updates),
+//! plus `GET /locations/{id}` and the OAuth token endpoint. Request bodies are typed from the
+//! official spec and omit unset fields (GHL answers 422 to properties a DTO does not declare).
+//! Every call with a location token sends `Version: 2021-07-28`; every call carries the W3C
+//! trace context and returns the `X-RateLimit-*` headers so callers can pace themselves.
+//! Failures are one [`GhlError`], classified for retries ([`GhlError::is_transient`]).
 
 mod client;
 mod error;
