@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
+pub mod lease;
 pub mod metrics;
 pub mod nats;
 pub mod propagation;

@@ -50,7 +50,9 @@ impl Worker {
             admin_cfg.token.resolve(&process_env)?,
             log,
         );
-        let admin = AdminEndpoint::bind(admin_cfg.listen, state.clone()).await?;
+        let mut admin = AdminEndpoint::bind(admin_cfg.listen, state.clone()).await?;
+        // Every worker serves the dead-letter API (list, show, redrive, purge of the DLQ stream).
+        admin.add_service(crate::dlq::server(nats.clone()));
         Ok(Self {
             nats,
             nats_cfg: nats_cfg.clone(),

@@ -32,5 +32,11 @@ pub mod mapper_admin {
     tonic::include_proto!("relay.mapper.v1");
 }
 
+/// Generated code for `proto/relay/dlq/v1` (list, show, redrive and purge dead letters).
+pub mod dlq_admin {
+    #![allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("relay.dlq.v1");
+}
+
 /// Encoded `FileDescriptorSet` of every Relay proto package, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("relay_descriptor");

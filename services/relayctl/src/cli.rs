@@ -79,6 +79,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Re-run stored events through the current rules (backfills).
     Replay(ReplayArgs),
+    /// Dead letters: messages a stage gave up on. List, inspect, redrive, purge.
+    Dlq(DlqArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate completions for.
@@ -152,6 +154,119 @@ pub struct ReplayArgs {
     /// Map and count only; publish nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// The service whose admin port answers (every worker hosts the DLQ API: mapper, writer).
+    #[arg(long, value_name = "NAME", default_value = "writer", global = true)]
+    pub via: String,
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead letters matching the filters, newest first, and how many match.
+    List(DlqListArgs),
+    /// One dead letter: reason, original subject, trace id, every header and the payload.
+    Show {
+        /// Its DLQ sequence (see `relayctl dlq list`).
+        seq: u64,
+    },
+    /// Republish dead letters to their original subject and remove them from the DLQ.
+    ///
+    /// The original headers (trace context included) go with them. Redriving the same dead
+    /// letter again never publishes it twice. Storefront deliveries that never became events
+    /// (stage `ingest`) are refused: fix the connection and have the storefront resend.
+    /// Waits up to 60 s (or --timeout, if longer) for the service to finish.
+    Redrive(DlqRedriveArgs),
+    /// Delete dead letters for good (`--all` asks for `--yes`).
+    Purge(DlqPurgeArgs),
+}
+
+/// Which dead letters: every filter given must match.
+#[derive(Clone, Debug, Default, Args)]
+pub struct DlqFilterArgs {
+    /// Only this stage's dead letters (`mapper`, `writer`, `ingest`).
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// DLQ subject filter, with or without the leading `dlq.`: `writer.cmd.*.loc-1`,
+    /// `mapper.evt.gumroad.>`.
+    #[arg(long, value_name = "FILTER")]
+    pub subject: Option<String>,
+    /// Dead-lettered at or after: RFC 3339, or a duration ago (`30m`, `2h`, `7d`).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<TimeArg>,
+    /// Dead-lettered at or before: RFC 3339, or a duration ago (`30m`, `2h`, `7d`).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub until: Option<TimeArg>,
+    /// Only dead letters whose reason contains this text (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl DlqFilterArgs {
+    pub fn is_empty(&self) -> bool {
+        self.stage.is_none()
+            && self.subject.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.reason.is_none()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    #[command(flatten)]
+    pub filter: DlqFilterArgs,
+    /// How many to show (the total matching is always counted).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub oldest_first: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DlqRedriveArgs {
+    /// DLQ sequences (see `relayctl dlq list`).
+    #[arg(
+        value_name = "SEQ",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub seqs: Vec<u64>,
+    /// Every dead letter matching the filters, oldest first (all of them without filters).
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub filter: DlqFilterArgs,
+    /// With --all: how many to redrive in this run (run again for the rest).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// Check and report what would be redriven; publish and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DlqPurgeArgs {
+    /// DLQ sequences (see `relayctl dlq list`).
+    #[arg(
+        value_name = "SEQ",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub seqs: Vec<u64>,
+    /// Every dead letter matching the filters (all of them without filters).
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub filter: DlqFilterArgs,
+    /// Confirm a purge with --all (without it, says how many would be deleted).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -435,6 +550,65 @@ mod tests {
         assert!(parse(&["completions", "bash"]).is_ok());
         assert!(parse(&["completions", "zsh"]).is_ok());
         assert!(parse(&["completions", "tcsh"]).is_err());
+    }
+
+    #[test]
+    fn dlq_args() {
+        let cli = parse(&[
+            "dlq", "list", "--stage", "writer", "--since", "2h", "--limit", "5",
+        ])
+        .unwrap();
+        let Command::Dlq(DlqArgs {
+            via,
+            command: DlqCommand::List(l),
+        }) = cli.command
+        else {
+            panic!("not a dlq list")
+        };
+        assert_eq!(via, "writer");
+        assert_eq!(l.filter.stage.as_deref(), Some("writer"));
+        assert_eq!(
+            l.filter.since,
+            Some(TimeArg::Ago(Duration::from_secs(7200)))
+        );
+        assert_eq!(l.limit, 5);
+        assert!(!l.oldest_first);
+
+        let cli = parse(&["dlq", "redrive", "3", "7", "--dry-run", "--via", "mapper"]).unwrap();
+        let Command::Dlq(DlqArgs {
+            via,
+            command: DlqCommand::Redrive(r),
+        }) = cli.command
+        else {
+            panic!("not a dlq redrive")
+        };
+        assert_eq!(via, "mapper");
+        assert_eq!(r.seqs, [3, 7]);
+        assert!(r.dry_run && !r.all);
+
+        let cli = parse(&["dlq", "purge", "--all", "--reason", "422", "--yes"]).unwrap();
+        let Command::Dlq(DlqArgs {
+            command: DlqCommand::Purge(p),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a dlq purge")
+        };
+        assert!(p.all && p.yes && p.seqs.is_empty());
+        assert_eq!(p.filter.reason.as_deref(), Some("422"));
+    }
+
+    #[test]
+    fn dlq_selections_are_sequences_or_all() {
+        for verb in ["redrive", "purge"] {
+            let err = parse(&["dlq", verb]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{verb}");
+            let err = parse(&["dlq", verb, "3", "--all"]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{verb}");
+        }
+        assert!(parse(&["dlq", "list", "--limit", "0"]).is_err());
+        assert!(parse(&["dlq", "list", "--limit", "10001"]).is_err());
+        assert!(parse(&["dlq", "show"]).is_err());
     }
 
     #[test]

@@ -4,15 +4,19 @@
 //! - `client`: endpoints, the authenticated channel every API client shares, gRPC errors;
 //! - `status`: `status`, `pause`, `resume` (`relay.admin.v1.Admin`, every service);
 //! - `connections`, `preview`, `replay`: the mapper's `relay.mapper.v1.Mapper`;
+//! - `dlq`: dead letters, through `relay.dlq.v1.DeadLetters` on a worker (`--via`, default
+//!   `writer`);
 //! - [`output`]: where output goes, tables and diffs.
 //!
 //! Exit codes: 0 success; 1 failure (unreachable, token refused, not found, a replay that
-//! stopped on an error); 2 wrong usage; 65 (`EX_DATAERR`) input the mapper rejected, such as an
-//! invalid connections file (nothing was applied).
+//! stopped on an error, a dead letter that was not redriven or not there to purge); 2 wrong
+//! usage (including `dlq purge --all` without `--yes`); 65 (`EX_DATAERR`) input a service
+//! rejected, such as an invalid connections file (nothing was applied).
 
 pub mod cli;
 mod client;
 mod connections;
+mod dlq;
 pub mod output;
 mod preview;
 mod replay;
@@ -88,6 +92,7 @@ pub async fn run_with(cli: Cli, con: &mut Console) -> anyhow::Result<i32> {
         Command::Connections(c) => connections::run(con, &ctx, c).await,
         Command::Preview(args) => preview::run(con, &ctx, args).await,
         Command::Replay(args) => replay::run(con, &ctx, args).await,
+        Command::Dlq(args) => dlq::run(con, &ctx, args).await,
         Command::Completions { .. } => Ok(0), // printed above, before any endpoint is parsed
     }
 }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod connections;
+mod dlq;
 mod fake;
 mod preview;
 mod replay;
