@@ -202,9 +202,17 @@ impl Processor {
     }
 
     /// One attempt at the plan in `msg`.
-    pub(crate) async fn handle(&self, msg: &jetstream::Message, attempt: i64, last: bool) -> Verdict {
+    pub(crate) async fn handle(
+        &self,
+        msg: &jetstream::Message,
+        attempt: i64,
+        last: bool,
+    ) -> Verdict {
         let span = relay_common::consumer::handle_span("writer", msg);
-        let verdict = self.attempt(msg, attempt, last).instrument(span.clone()).await;
+        let verdict = self
+            .attempt(msg, attempt, last)
+            .instrument(span.clone())
+            .await;
         let outcome = match &verdict {
             Verdict::Done => "ok",
             Verdict::Retry { .. } if !last => "retried",
@@ -321,11 +329,20 @@ impl Processor {
         let ghl = &self.ghl;
         match step {
             Step::UpsertContact => {
-                let body = upsert_body(loc.as_str(), &plan.contact.fields, &plan.contact.custom_fields);
+                let body = upsert_body(
+                    loc.as_str(),
+                    &plan.contact.fields,
+                    &plan.contact.custom_fields,
+                );
                 if body.email.is_none() && body.phone.is_none() {
-                    return Err(StepError::Invalid("upsert_contact needs an email or a phone".into()));
+                    return Err(StepError::Invalid(
+                        "upsert_contact needs an email or a phone".into(),
+                    ));
                 }
-                let resp = self.call(run, |t| async move { ghl.upsert_contact(&t, &body).await }).await?;
+                let body = &body;
+                let resp = self
+                    .call(run, |t| async move { ghl.upsert_contact(&t, body).await })
+                    .await?;
                 let id = resp.body.contact.id.clone();
                 tracing::info!(contact_id = %id, new = resp.body.new, "contact upserted");
                 self.found(run, &id, Some(resp.body.new)).await;
@@ -369,7 +386,9 @@ impl Processor {
                     ..Done::default()
                 }),
                 None => Ok(Done {
-                    skipped: Some("no contact matches; the plan's remaining steps are skipped".into()),
+                    skipped: Some(
+                        "no contact matches; the plan's remaining steps are skipped".into(),
+                    ),
                     stop: true,
                     ..Done::default()
                 }),
@@ -397,7 +416,9 @@ impl Processor {
             Step::CreateNote { key, body } => self.create_note(run, key, body).await,
             Step::UpdateNote { key, body } => {
                 let Some((contact, note)) = self.object(run, Kind::Note, key).await? else {
-                    return Ok(Done::skipped(format!("no note was created under key {key:?}")));
+                    return Ok(Done::skipped(format!(
+                        "no note was created under key {key:?}"
+                    )));
                 };
                 let resp = self
                     .call(run, |t| {
@@ -409,7 +430,9 @@ impl Processor {
             }
             Step::DeleteNote { key } => {
                 let Some((contact, note)) = self.object(run, Kind::Note, key).await? else {
-                    return Ok(Done::skipped(format!("no note was created under key {key:?}")));
+                    return Ok(Done::skipped(format!(
+                        "no note was created under key {key:?}"
+                    )));
                 };
                 let r = self
                     .call(run, |t| {
@@ -417,15 +440,36 @@ impl Processor {
                         async move { ghl.delete_note(&t, contact, note).await }
                     })
                     .await;
-                self.mark_deleted(run, Kind::Note, key, &contact, &note, r).await
-            }
-            Step::CreateTask { key, title, body, due_date, assigned_to } => {
-                self.create_task(run, key, title, body.as_deref(), due_date, assigned_to.as_deref())
+                self.mark_deleted(run, Kind::Note, key, &contact, &note, r)
                     .await
             }
-            Step::UpdateTask { key, title, body, due_date } => {
+            Step::CreateTask {
+                key,
+                title,
+                body,
+                due_date,
+                assigned_to,
+            } => {
+                self.create_task(
+                    run,
+                    key,
+                    title,
+                    body.as_deref(),
+                    due_date,
+                    assigned_to.as_deref(),
+                )
+                .await
+            }
+            Step::UpdateTask {
+                key,
+                title,
+                body,
+                due_date,
+            } => {
                 let Some((contact, task)) = self.object(run, Kind::Task, key).await? else {
-                    return Ok(Done::skipped(format!("no task was created under key {key:?}")));
+                    return Ok(Done::skipped(format!(
+                        "no task was created under key {key:?}"
+                    )));
                 };
                 let update = relay_ghl::types::UpdateTask {
                     title: title.clone(),
@@ -443,7 +487,9 @@ impl Processor {
             }
             Step::CompleteTask { key } => {
                 let Some((contact, task)) = self.object(run, Kind::Task, key).await? else {
-                    return Ok(Done::skipped(format!("no task was created under key {key:?}")));
+                    return Ok(Done::skipped(format!(
+                        "no task was created under key {key:?}"
+                    )));
                 };
                 let resp = self
                     .call(run, |t| {
@@ -455,7 +501,9 @@ impl Processor {
             }
             Step::DeleteTask { key } => {
                 let Some((contact, task)) = self.object(run, Kind::Task, key).await? else {
-                    return Ok(Done::skipped(format!("no task was created under key {key:?}")));
+                    return Ok(Done::skipped(format!(
+                        "no task was created under key {key:?}"
+                    )));
                 };
                 let r = self
                     .call(run, |t| {
@@ -463,13 +511,18 @@ impl Processor {
                         async move { ghl.delete_task(&t, contact, task).await }
                     })
                     .await;
-                self.mark_deleted(run, Kind::Task, key, &contact, &task, r).await
+                self.mark_deleted(run, Kind::Task, key, &contact, &task, r)
+                    .await
             }
             Step::AddToCampaign { campaign_id } => {
                 let id = self.contact(run).await?;
                 self.once(run, index, |t| {
                     let id = &id;
-                    async move { ghl.add_to_campaign(&t, id, campaign_id).await.map(|r| r.status) }
+                    async move {
+                        ghl.add_to_campaign(&t, id, campaign_id)
+                            .await
+                            .map(|r| r.status)
+                    }
                 })
                 .await
             }
@@ -493,7 +546,10 @@ impl Processor {
                     .await?;
                 Ok(Done::status(resp.status))
             }
-            Step::AddToWorkflow { workflow_id, event_start_time } => {
+            Step::AddToWorkflow {
+                workflow_id,
+                event_start_time,
+            } => {
                 let id = self.contact(run).await?;
                 self.once(run, index, |t| {
                     let id = &id;
@@ -552,9 +608,14 @@ impl Processor {
         loop {
             let waited = run.location.budget.acquire().await;
             if !waited.is_zero() {
-                metrics::histogram!("relay_writer_budget_wait_seconds").record(waited.as_secs_f64());
+                metrics::histogram!("relay_writer_budget_wait_seconds")
+                    .record(waited.as_secs_f64());
             }
-            let permit = self.http.acquire().await.map_err(|e| StepError::Broker(e.to_string()))?;
+            let permit = self
+                .http
+                .acquire()
+                .await
+                .map_err(|e| StepError::Broker(e.to_string()))?;
             let result = f(token.clone()).await;
             drop(permit);
             match result {
@@ -638,7 +699,9 @@ impl Processor {
             return Ok(resp.body);
         }
         let resp = self
-            .call(run, |t| async move { ghl.find_duplicate(&t, loc, email, phone).await })
+            .call(run, |t| async move {
+                ghl.find_duplicate(&t, loc, email, phone).await
+            })
             .await?;
         Ok(resp.body.contact.map(|c| c.id))
     }
@@ -654,9 +717,18 @@ impl Processor {
 
     async fn create_contact(&self, run: &mut Run<'_>, index: usize) -> Result<Done, StepError> {
         let plan = run.plan;
-        let key = Ledger::key(&plan.location_id, Kind::Contact, &format!("{}-{index}", plan.id));
+        let key = Ledger::key(
+            &plan.location_id,
+            Kind::Contact,
+            &format!("{}-{index}", plan.id),
+        );
         let entry = self.ledger.get(&key).await.map_err(StepError::Broker)?;
-        if let Some(Entry { state: State::Done, id: Some(id), .. }) = &entry {
+        if let Some(Entry {
+            state: State::Done,
+            id: Some(id),
+            ..
+        }) = &entry
+        {
             self.found(run, id, None).await;
             return Ok(Done {
                 id: Some(id.clone()),
@@ -669,7 +741,8 @@ impl Processor {
         if (entry.is_some() || self.allows_duplicates(run).await?)
             && let Some(id) = self.find(run).await?
         {
-            self.record(&key, State::Done, Some(&id), Some(&id), plan).await?;
+            self.record(&key, State::Done, Some(&id), Some(&id), plan)
+                .await?;
             run.created = Some(false);
             return Ok(Done {
                 id: Some(id),
@@ -678,7 +751,11 @@ impl Processor {
             });
         }
         self.record(&key, State::Pending, None, None, plan).await?;
-        let body = create_body(plan.location_id.as_str(), &plan.contact.fields, &plan.contact.custom_fields);
+        let body = create_body(
+            plan.location_id.as_str(),
+            &plan.contact.fields,
+            &plan.contact.custom_fields,
+        );
         let ghl = &self.ghl;
         let (id, status, created) = match self
             .call(run, |t| {
@@ -695,7 +772,8 @@ impl Processor {
             }
             Err(e) => return Err(e),
         };
-        self.record(&key, State::Done, Some(&id), Some(&id), plan).await?;
+        self.record(&key, State::Done, Some(&id), Some(&id), plan)
+            .await?;
         self.found(run, &id, Some(created)).await;
         Ok(Done::with_id(status, id))
     }
@@ -709,17 +787,35 @@ impl Processor {
         }
         let ghl = &self.ghl;
         let loc = run.plan.location_id.as_str();
-        let resp = self.call(run, |t| async move { ghl.get_location(&t, loc).await }).await?;
-        let allow = resp.body.location.settings.allow_duplicate_contact.unwrap_or(false);
+        let resp = self
+            .call(run, |t| async move { ghl.get_location(&t, loc).await })
+            .await?;
+        let allow = resp
+            .body
+            .location
+            .settings
+            .allow_duplicate_contact
+            .unwrap_or(false);
         *cached = Some((Instant::now(), allow));
         Ok(allow)
     }
 
-    async fn create_note(&self, run: &mut Run<'_>, key: &str, body: &str) -> Result<Done, StepError> {
+    async fn create_note(
+        &self,
+        run: &mut Run<'_>,
+        key: &str,
+        body: &str,
+    ) -> Result<Done, StepError> {
         let plan = run.plan;
         let lkey = Ledger::key(&plan.location_id, Kind::Note, key);
         let entry = self.ledger.get(&lkey).await.map_err(StepError::Broker)?;
-        if let Some(e @ Entry { state: State::Done | State::Deleted, .. }) = &entry {
+        if let Some(
+            e @ Entry {
+                state: State::Done | State::Deleted,
+                ..
+            },
+        ) = &entry
+        {
             return Ok(Done {
                 id: e.id.clone(),
                 skipped: Some("already created".into()),
@@ -736,9 +832,15 @@ impl Processor {
                     async move { ghl.list_notes(&t, contact).await }
                 })
                 .await?;
-            if let Some(n) = notes.body.notes.iter().find(|n| n.body.as_deref() == Some(body)) {
+            if let Some(n) = notes
+                .body
+                .notes
+                .iter()
+                .find(|n| n.body.as_deref() == Some(body))
+            {
                 let id = n.id.clone();
-                self.record(&lkey, State::Done, Some(&id), Some(&contact), plan).await?;
+                self.record(&lkey, State::Done, Some(&id), Some(&contact), plan)
+                    .await?;
                 return Ok(Done {
                     id: Some(id),
                     skipped: Some("created by an earlier attempt".into()),
@@ -746,7 +848,8 @@ impl Processor {
                 });
             }
         }
-        self.record(&lkey, State::Pending, None, Some(&contact), plan).await?;
+        self.record(&lkey, State::Pending, None, Some(&contact), plan)
+            .await?;
         let resp = self
             .call(run, |t| {
                 let contact = &contact;
@@ -754,7 +857,8 @@ impl Processor {
             })
             .await?;
         let id = resp.body.note.id.clone();
-        self.record(&lkey, State::Done, Some(&id), Some(&contact), plan).await?;
+        self.record(&lkey, State::Done, Some(&id), Some(&contact), plan)
+            .await?;
         tracing::info!(key, note_id = %id, "note created");
         Ok(Done::with_id(resp.status, id))
     }
@@ -771,7 +875,13 @@ impl Processor {
         let plan = run.plan;
         let lkey = Ledger::key(&plan.location_id, Kind::Task, key);
         let entry = self.ledger.get(&lkey).await.map_err(StepError::Broker)?;
-        if let Some(e @ Entry { state: State::Done | State::Deleted, .. }) = &entry {
+        if let Some(
+            e @ Entry {
+                state: State::Done | State::Deleted,
+                ..
+            },
+        ) = &entry
+        {
             return Ok(Done {
                 id: e.id.clone(),
                 skipped: Some("already created".into()),
@@ -787,14 +897,12 @@ impl Processor {
                     async move { ghl.list_tasks(&t, contact).await }
                 })
                 .await?;
-            if let Some(task) = tasks
-                .body
-                .tasks
-                .iter()
-                .find(|t| t.title.as_deref() == Some(title) && same_instant(t.due_date.as_deref(), due_date))
-            {
+            if let Some(task) = tasks.body.tasks.iter().find(|t| {
+                t.title.as_deref() == Some(title) && same_instant(t.due_date.as_deref(), due_date)
+            }) {
                 let id = task.id.clone();
-                self.record(&lkey, State::Done, Some(&id), Some(&contact), plan).await?;
+                self.record(&lkey, State::Done, Some(&id), Some(&contact), plan)
+                    .await?;
                 return Ok(Done {
                     id: Some(id),
                     skipped: Some("created by an earlier attempt".into()),
@@ -802,7 +910,8 @@ impl Processor {
                 });
             }
         }
-        self.record(&lkey, State::Pending, None, Some(&contact), plan).await?;
+        self.record(&lkey, State::Pending, None, Some(&contact), plan)
+            .await?;
         let new = relay_ghl::types::NewTask {
             title: title.to_owned(),
             body: body.map(str::to_owned),
@@ -817,7 +926,8 @@ impl Processor {
             })
             .await?;
         let id = resp.body.task.id.clone();
-        self.record(&lkey, State::Done, Some(&id), Some(&contact), plan).await?;
+        self.record(&lkey, State::Done, Some(&id), Some(&contact), plan)
+            .await?;
         tracing::info!(key, task_id = %id, "task created");
         Ok(Done::with_id(resp.status, id))
     }
@@ -830,12 +940,17 @@ impl Processor {
         key: &str,
     ) -> Result<Option<(String, String)>, StepError> {
         let lkey = Ledger::key(&run.plan.location_id, kind, key);
-        Ok(match self.ledger.get(&lkey).await.map_err(StepError::Broker)? {
-            Some(Entry { state: State::Done, id: Some(id), contact_id: Some(contact), .. }) => {
-                Some((contact, id))
-            }
-            _ => None,
-        })
+        Ok(
+            match self.ledger.get(&lkey).await.map_err(StepError::Broker)? {
+                Some(Entry {
+                    state: State::Done,
+                    id: Some(id),
+                    contact_id: Some(contact),
+                    ..
+                }) => Some((contact, id)),
+                _ => None,
+            },
+        )
     }
 
     async fn mark_deleted<T>(
@@ -853,7 +968,8 @@ impl Processor {
             Err(e) => return Err(e),
         };
         let lkey = Ledger::key(&run.plan.location_id, kind, key);
-        self.record(&lkey, State::Deleted, Some(id), Some(contact), run.plan).await?;
+        self.record(&lkey, State::Deleted, Some(id), Some(contact), run.plan)
+            .await?;
         Ok(match status {
             Some(s) => Done::with_id(s, id),
             None => Done::skipped("already deleted"),
@@ -867,9 +983,14 @@ impl Processor {
         F: Fn(SecretString) -> Fut,
         Fut: Future<Output = Result<u16, GhlError>>,
     {
-        let key = Ledger::key(&run.plan.location_id, Kind::Step, &format!("{}-{index}", run.plan.id));
-        if let Some(Entry { state: State::Done, .. }) =
-            self.ledger.get(&key).await.map_err(StepError::Broker)?
+        let key = Ledger::key(
+            &run.plan.location_id,
+            Kind::Step,
+            &format!("{}-{index}", run.plan.id),
+        );
+        if let Some(Entry {
+            state: State::Done, ..
+        }) = self.ledger.get(&key).await.map_err(StepError::Broker)?
         {
             return Ok(Done::skipped("already applied"));
         }
@@ -887,7 +1008,14 @@ impl Processor {
             })
             .await?;
         let contact = run.contact.clone();
-        self.record(&key, State::Done, contact.as_deref(), contact.as_deref(), run.plan).await?;
+        self.record(
+            &key,
+            State::Done,
+            contact.as_deref(),
+            contact.as_deref(),
+            run.plan,
+        )
+        .await?;
         Ok(Done::status(resp.status))
     }
 
@@ -926,7 +1054,11 @@ impl Processor {
         h.insert(headers::CONTENT_TYPE, "application/json");
         relay_common::propagation::inject_nats(&mut h);
         let msg_id = format!("{}:{}:{}", plan.id, result.delivery, result.outcome);
-        if let Err(e) = self.nats.publish(subject, Some(&msg_id), h, payload.into()).await {
+        if let Err(e) = self
+            .nats
+            .publish(subject, Some(&msg_id), h, payload.into())
+            .await
+        {
             // The audit record is best effort; the plan's own fate is settled by the lane.
             tracing::warn!(error.message = %e, "cannot publish result");
         }
@@ -949,13 +1081,18 @@ fn describe(ids: &[Identity]) -> String {
 fn same_instant(ghl: Option<&str>, plan: &str) -> bool {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
-    match (ghl.map(|g| OffsetDateTime::parse(g, &Rfc3339)), OffsetDateTime::parse(plan, &Rfc3339)) {
+    match (
+        ghl.map(|g| OffsetDateTime::parse(g, &Rfc3339)),
+        OffsetDateTime::parse(plan, &Rfc3339),
+    ) {
         (Some(Ok(a)), Ok(b)) => a == b,
         _ => ghl == Some(plan),
     }
 }
 
-fn custom_fields(map: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<CustomFieldInput> {
+fn custom_fields(
+    map: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Vec<CustomFieldInput> {
     map.iter()
         .map(|(k, v)| CustomFieldInput {
             id: None,
@@ -1034,7 +1171,7 @@ fn update_body(
         website: f.website.clone(),
         timezone: f.timezone.clone(),
         country: f.country.clone(),
-        company_name: f.company_name.clone(),
+        // `UpdateContactDto` has no companyName (GHL answers 422 to it).
         source: f.source.clone(),
         custom_fields: custom_fields(custom),
         ..Default::default()
@@ -1047,9 +1184,18 @@ mod tests {
 
     #[test]
     fn due_dates_compare_as_instants() {
-        assert!(same_instant(Some("2026-01-01T00:00:00.000Z"), "2026-01-01T00:00:00Z"));
-        assert!(same_instant(Some("2026-01-01T01:00:00+01:00"), "2026-01-01T00:00:00Z"));
-        assert!(!same_instant(Some("2026-01-02T00:00:00Z"), "2026-01-01T00:00:00Z"));
+        assert!(same_instant(
+            Some("2026-01-01T00:00:00.000Z"),
+            "2026-01-01T00:00:00Z"
+        ));
+        assert!(same_instant(
+            Some("2026-01-01T01:00:00+01:00"),
+            "2026-01-01T00:00:00Z"
+        ));
+        assert!(!same_instant(
+            Some("2026-01-02T00:00:00Z"),
+            "2026-01-01T00:00:00Z"
+        ));
         assert!(!same_instant(None, "2026-01-01T00:00:00Z"));
     }
 }

@@ -30,10 +30,20 @@ impl Identity {
             }],
             Lookup::EmailOrPhone => {
                 let mut ids = Vec::with_capacity(2);
-                if let Some(e) = spec.fields.email.as_deref().filter(|e| !e.trim().is_empty()) {
+                if let Some(e) = spec
+                    .fields
+                    .email
+                    .as_deref()
+                    .filter(|e| !e.trim().is_empty())
+                {
                     ids.push(Identity::Email(e.trim().to_lowercase()));
                 }
-                if let Some(p) = spec.fields.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+                if let Some(p) = spec
+                    .fields
+                    .phone
+                    .as_deref()
+                    .filter(|p| !p.trim().is_empty())
+                {
                     ids.push(Identity::Phone(normalise_phone(p)));
                 }
                 ids

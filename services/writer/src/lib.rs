@@ -8,16 +8,11 @@
 //! - Every attempt's outcome goes to `RESULTS`; plans GHL will never accept are dead-lettered
 //!   with GHL's message, the rest are retried with backoff in their lane.
 
-// TEMPORARY while the lease, auth and client modules land (other agents): not compiled.
-#[cfg(any())]
 pub(crate) mod apply;
 pub mod auth;
 pub mod config;
-#[cfg(any())]
 mod contacts;
-#[cfg(any())]
 mod ledger;
-#[cfg(any())]
 mod partitions;
 pub mod ratelimit;
 
@@ -63,23 +58,22 @@ impl WriterServer {
         self.worker.admin_addr()
     }
 
-    #[cfg(not(any()))]
-    #[allow(clippy::unused_async, unused_variables)]
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        anyhow::bail!("the writer is being rebuilt")
-    }
-
-    #[cfg(any())]
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let cfg = self.cfg;
         let nats = self.worker.nats().clone();
         let ghl = GhlClient::new(cfg.ghl.base_url.clone(), cfg.ghl.timeout)?;
-        let auth = Arc::new(auth::Auth::new(nats.clone(), ghl.clone(), &cfg, &process_env)?);
+        let auth = Arc::new(auth::Auth::new(
+            nats.clone(),
+            ghl.clone(),
+            &cfg,
+            &process_env,
+        )?);
         let locations: HashMap<Token, Arc<apply::Location>> = cfg
             .locations
             .iter()
             .map(|(id, loc)| {
-                let budget = Budget::new(loc.rate_limit.as_ref().unwrap_or(&cfg.rate_limit));
+                let budget =
+                    Budget::new(loc.rate_limit.as_ref().unwrap_or(&cfg.rate_limit)).named(id);
                 (id.clone(), Arc::new(apply::Location::new(budget)))
             })
             .collect();

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
+use relay_common::admin::AdminState;
 use relay_common::consumer::{ConsumerProbe, ConsumerStats, PauseControl, dead_letter};
 use relay_common::lease::{Lease, LeaseConfig, Leases};
 use relay_common::nats::Nats;
-use relay_common::admin::AdminState;
 use relay_contracts::nats::{COMMAND_PARTITIONS, consumers};
 use relay_contracts::{Namespace, StreamKind};
 use tokio::sync::Notify;
@@ -62,10 +62,9 @@ pub(crate) async fn run(
         .map(Namespace::partition_item)
         .collect();
     let cfg = LeaseConfig {
-        group: "writer".into(),
-        ttl: settings.lease_ttl,
         replicas: settings.replicas,
-        holder: None,
+        release_timeout: settings.drain_timeout,
+        ..LeaseConfig::new("writer", settings.lease_ttl)
     };
     let (leases, mut granted) = loop {
         match Leases::start(&nats, cfg.clone(), items.clone(), shutdown.clone()).await {
@@ -81,8 +80,12 @@ pub(crate) async fn run(
     };
     state.set_detail("replica", leases.holder().to_owned());
     state.readiness.mark_started();
-    tracing::info!(holder = leases.holder(), "writer ready; waiting for partition leases");
+    tracing::info!(
+        holder = leases.holder(),
+        "writer ready; waiting for partition leases"
+    );
     processor.set_leases(leases.clone());
+    let status = tokio::spawn(report_status(state.clone(), processor.clone()));
 
     let tracker = TaskTracker::new();
     loop {
@@ -106,7 +109,38 @@ pub(crate) async fn run(
     leases.release_all(settings.drain_timeout).await;
     tracker.close();
     tracker.wait().await;
+    status.abort();
     Ok(())
+}
+
+/// Keeps the admin status details current: partitions held, locations waiting for credentials
+/// or holding for their rate budget.
+async fn report_status(state: AdminState, processor: Arc<Processor>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Some(leases) = processor.leases() {
+            let snap = leases.snapshot();
+            state.set_detail("partitions", snap.held.join(","));
+            state.set_detail("replicas", snap.members.len().to_string());
+        }
+        let paused: Vec<String> = processor
+            .auth
+            .status()
+            .into_iter()
+            .filter_map(|a| a.paused.map(|why| format!("{}: {why}", a.location)))
+            .collect();
+        state.set_detail("paused_locations", paused.join("; "));
+        let held: Vec<String> = processor
+            .locations
+            .iter()
+            .filter_map(|(id, l)| {
+                let s = l.budget.snapshot();
+                s.hold_reason.map(|why| format!("{id}: {why}"))
+            })
+            .collect();
+        state.set_detail("held_locations", held.join("; "));
+    }
 }
 
 /// Before partitions, one consumer named `writer` read every command; a work-queue stream
@@ -156,7 +190,11 @@ impl PartitionRunner {
             tracing::error!(item = %item, "not a partition lease");
             return;
         };
-        let span = tracing::info_span!("writer.partition", partition, holder = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "writer.partition",
+            partition,
+            holder = tracing::field::Empty
+        );
         async {
             tracing::info!("partition acquired");
             metrics::gauge!("relay_writer_partitions_held").increment(1.0);
@@ -175,8 +213,11 @@ impl PartitionRunner {
 
     async fn consume(&self, partition: u16, stop: &CancellationToken) -> anyhow::Result<()> {
         let ns = &self.nats.ns;
-        let config =
-            ns.writer_partition_consumer(partition, self.settings.ack_wait, self.settings.max_pending);
+        let config = ns.writer_partition_consumer(
+            partition,
+            self.settings.ack_wait,
+            self.settings.max_pending,
+        );
         let name = config.durable_name.clone().unwrap_or_default();
         // Retry until the consumer is ours or the lease is gone.
         let consumer = loop {
@@ -228,7 +269,8 @@ impl PartitionRunner {
         let tracker = TaskTracker::new();
         let mut lanes: HashMap<String, Arc<Lane>> = HashMap::new();
         let held: Arc<Mutex<HashSet<u64>>> = Arc::default();
-        let mut keepalive = tokio::time::interval((self.settings.ack_wait / 3).max(Duration::from_millis(100)));
+        let mut keepalive =
+            tokio::time::interval((self.settings.ack_wait / 3).max(Duration::from_millis(100)));
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let batch = usize::try_from(self.settings.max_pending.clamp(1, 512)).unwrap_or(256);
 
@@ -304,7 +346,9 @@ impl PartitionRunner {
         .await
         .is_none()
         {
-            tracing::warn!("lanes did not finish in time; their plans will be applied by the next holder (the step ledger prevents duplicates)");
+            tracing::warn!(
+                "lanes did not finish in time; their plans will be applied by the next holder (the step ledger prevents duplicates)"
+            );
         }
         result
     }
@@ -419,7 +463,16 @@ impl LaneTask {
                     } else {
                         reason
                     };
-                    if dead_letter(&self.nats, "writer", StreamKind::Commands, msg, &reason, attempt).await {
+                    if dead_letter(
+                        &self.nats,
+                        "writer",
+                        StreamKind::Commands,
+                        msg,
+                        &reason,
+                        attempt,
+                    )
+                    .await
+                    {
                         self.stats.dead_lettered.fetch_add(1, Relaxed);
                         return true;
                     }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use relay_common::SecretRef;
 use relay_common::config::{AdminConfig, NatsConfig};
 use relay_common::telemetry::LogControl;
-use relay_contracts::admin::admin_client::AdminClient;
 use relay_contracts::{Source, Token};
 use relay_ingest::{ConnectionConfig, IngestConfig, IngestServer};
 use relay_ingest_bmc::Bmc;
@@ -421,7 +420,9 @@ pub use relay_test_support::admin::{TestAdminClient, TestToken};
 
 /// An authenticated admin client.
 pub async fn admin_client(addr: SocketAddr) -> TestAdminClient {
-    relay_test_support::admin::try_admin_client(addr).await.unwrap()
+    relay_test_support::admin::try_admin_client(addr)
+        .await
+        .unwrap()
 }
 
 pub type TestMapperClient = relay_contracts::mapper_admin::mapper_client::MapperClient<

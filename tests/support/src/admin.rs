@@ -25,7 +25,9 @@ pub type TestAdminClient = AdminClient<
 >;
 
 /// An authenticated admin client, or why it cannot connect (yet).
-pub async fn try_admin_client(addr: SocketAddr) -> Result<TestAdminClient, tonic::transport::Error> {
+pub async fn try_admin_client(
+    addr: SocketAddr,
+) -> Result<TestAdminClient, tonic::transport::Error> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;

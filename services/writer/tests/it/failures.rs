@@ -20,7 +20,10 @@ fn fault(path: &str, method: &str) -> FaultSpec {
 fn note_steps(key: &str) -> Vec<Step> {
     vec![
         Step::UpsertContact,
-        Step::CreateNote { key: key.into(), body: format!("note {key}") },
+        Step::CreateNote {
+            key: key.into(),
+            body: format!("note {key}"),
+        },
     ]
 }
 
@@ -29,12 +32,45 @@ async fn transient_failures_are_retried_in_place() {
     let env = Env::start().await;
     let writer = env.spawn_writer(env.writer_config()).await;
     let cases: Vec<(&str, FaultSpec)> = vec![
-        ("5xx", FaultSpec { status: Some(503), ..fault("/contacts/upsert", "POST") }),
-        ("408", FaultSpec { status: Some(408), ..fault("/contacts/upsert", "POST") }),
-        ("429", FaultSpec { kind: Some(FaultKind::RateLimit), ..fault("/contacts/upsert", "POST") }),
-        ("reset", FaultSpec { kind: Some(FaultKind::Reset), ..fault("/contacts/upsert", "POST") }),
+        (
+            "5xx",
+            FaultSpec {
+                status: Some(503),
+                ..fault("/contacts/upsert", "POST")
+            },
+        ),
+        (
+            "408",
+            FaultSpec {
+                status: Some(408),
+                ..fault("/contacts/upsert", "POST")
+            },
+        ),
+        // GHL's 429 says the window is 10 s: the location holds that long (once).
+        (
+            "429",
+            FaultSpec {
+                kind: Some(FaultKind::RateLimit),
+                count: Some(1),
+                ..fault("/contacts/upsert", "POST")
+            },
+        ),
+        (
+            "reset",
+            FaultSpec {
+                kind: Some(FaultKind::Reset),
+                ..fault("/contacts/upsert", "POST")
+            },
+        ),
         // The client's timeout is 2 s.
-        ("timeout", FaultSpec { kind: Some(FaultKind::Hang), count: Some(1), ..fault("/contacts/upsert", "POST") }),
+        (
+            "timeout",
+            FaultSpec {
+                kind: Some(FaultKind::Hang),
+                count: Some(1),
+                ..fault("/contacts/upsert", "POST")
+            },
+        ),
     ];
     for (name, spec) in cases {
         env.sandbox.inject_fault(spec).unwrap();
@@ -79,11 +115,21 @@ async fn permanent_errors_are_dead_lettered_with_ghl_message_and_can_be_redriven
     let p = plan("dead", "dead@example.com", note_steps("dead"));
     env.send(&p).await;
     let r = env.result_of(&p, "dead_lettered").await;
-    assert!(r.error.as_deref().unwrap().contains("customField is invalid"), "{r:?}");
-    let dead = relay_test_support::eventually("the plan in the DLQ", Duration::from_secs(10), || async {
-        env.read(StreamKind::Dlq, "dlq.writer.>").await.into_iter().next()
-    })
-    .await;
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("customField is invalid"),
+        "{r:?}"
+    );
+    let dead =
+        relay_test_support::eventually("the plan in the DLQ", Duration::from_secs(10), || async {
+            env.read(StreamKind::Dlq, "dlq.writer.>")
+                .await
+                .into_iter()
+                .next()
+        })
+        .await;
     let h = dead.headers.clone().unwrap();
     assert!(h.get(headers::DLQ_REASON).unwrap().as_str().contains("422"));
     let original = h.get(headers::DLQ_SUBJECT).unwrap().as_str().to_owned();
@@ -113,7 +159,10 @@ async fn a_create_whose_outcome_was_lost_is_looked_up_not_repeated() {
 
     let http = reqwest::Client::new();
     let created: serde_json::Value = http
-        .post(format!("http://{}/contacts/{contact}/notes", env.sandbox_addr))
+        .post(format!(
+            "http://{}/contacts/{contact}/notes",
+            env.sandbox_addr
+        ))
         .bearer_auth(crate::support::TOKEN)
         .header("Version", "2021-07-28")
         .json(&serde_json::json!({"body": "note lost"}))
@@ -135,9 +184,11 @@ async fn a_create_whose_outcome_was_lost_is_looked_up_not_repeated() {
     };
     kv.put(
         format!("{LOCATION}.note.lost"),
-        serde_json::to_vec(&serde_json::json!({"state": "pending", "contact_id": contact, "plan": "earlier"}))
-            .unwrap()
-            .into(),
+        serde_json::to_vec(
+            &serde_json::json!({"state": "pending", "contact_id": contact, "plan": "earlier"}),
+        )
+        .unwrap()
+        .into(),
     )
     .await
     .unwrap();
@@ -146,8 +197,18 @@ async fn a_create_whose_outcome_was_lost_is_looked_up_not_repeated() {
     let again = plan("lost-2", "lost@example.com", note_steps("lost"));
     env.send(&again).await;
     let r = env.result_of(&again, "ok").await;
-    assert_eq!(r.steps[1].skipped.as_deref(), Some("created by an earlier attempt"), "{r:?}");
-    let notes = env.sandbox.location_entities(LOCATION).unwrap().contact_extras[&contact].notes.clone();
+    assert_eq!(
+        r.steps[1].skipped.as_deref(),
+        Some("created by an earlier attempt"),
+        "{r:?}"
+    );
+    let notes = env
+        .sandbox
+        .location_entities(LOCATION)
+        .unwrap()
+        .contact_extras[&contact]
+        .notes
+        .clone();
     assert_eq!(notes.len(), 1, "{notes:?}");
     writer.stop().await;
 }
@@ -157,16 +218,14 @@ async fn a_writer_killed_mid_plan_never_duplicates_effects() {
     let env = Env::start().await;
     let writer = env.spawn_writer(env.writer_config()).await;
     // The note and task requests take a while, so the kill lands while they are in flight.
-    for path in ["/contacts/"] {
-        env.sandbox
-            .inject_fault(FaultSpec {
-                delay_ms: Some(400),
-                path_prefix: Some(path.into()),
-                method: Some("POST".into()),
-                ..Default::default()
-            })
-            .unwrap();
-    }
+    env.sandbox
+        .inject_fault(FaultSpec {
+            delay_ms: Some(400),
+            path_prefix: Some("/contacts/".into()),
+            method: Some("POST".into()),
+            ..Default::default()
+        })
+        .unwrap();
     let plans: Vec<_> = (0..6)
         .map(|i| {
             plan(
@@ -174,7 +233,10 @@ async fn a_writer_killed_mid_plan_never_duplicates_effects() {
                 &format!("kill{i}@example.com"),
                 vec![
                     Step::UpsertContact,
-                    Step::CreateNote { key: format!("kn{i}"), body: format!("note {i}") },
+                    Step::CreateNote {
+                        key: format!("kn{i}"),
+                        body: format!("note {i}"),
+                    },
                     Step::CreateTask {
                         key: format!("kt{i}"),
                         title: format!("task {i}"),
@@ -190,13 +252,17 @@ async fn a_writer_killed_mid_plan_never_duplicates_effects() {
         env.send(p).await;
     }
     // Let some steps reach GHL, then crash.
-    relay_test_support::eventually("the first note reached GHL", Duration::from_secs(20), || async {
-        env.sandbox
-            .requests()
-            .iter()
-            .any(|r| r.path.ends_with("/notes") && r.status < 300)
-            .then_some(())
-    })
+    relay_test_support::eventually(
+        "the first note reached GHL",
+        Duration::from_secs(20),
+        || async {
+            env.sandbox
+                .requests()
+                .iter()
+                .any(|r| r.path.ends_with("/notes") && r.status < 300)
+                .then_some(())
+        },
+    )
     .await;
     writer.kill();
     env.sandbox.clear_faults();
@@ -210,7 +276,10 @@ async fn a_writer_killed_mid_plan_never_duplicates_effects() {
     let entities = env.sandbox.location_entities(LOCATION).unwrap();
     for i in 0..6 {
         let email = format!("kill{i}@example.com");
-        let matching: Vec<_> = contacts.iter().filter(|c| c.email.as_deref() == Some(email.as_str())).collect();
+        let matching: Vec<_> = contacts
+            .iter()
+            .filter(|c| c.email.as_deref() == Some(email.as_str()))
+            .collect();
         assert_eq!(matching.len(), 1, "{email}: one contact");
         let x = &entities.contact_extras[&matching[0].id];
         assert_eq!(x.notes.len(), 1, "{email}: one note, {:?}", x.notes);

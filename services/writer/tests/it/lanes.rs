@@ -48,7 +48,9 @@ fn config(env: &Env, locs: &[String]) -> relay_writer::WriterConfig {
 
 /// Partitions a replica reports holding (its partition consumers).
 async fn held(w: &Writer) -> usize {
-    let Ok(mut client) = relay_test_support::admin::try_admin_client(w.admin).await else { return 0 };
+    let Ok(mut client) = relay_test_support::admin::try_admin_client(w.admin).await else {
+        return 0;
+    };
     client
         .get_status(GetStatusRequest {})
         .await
@@ -63,9 +65,15 @@ fn applied_order(env: &Env) -> BTreeMap<String, Vec<usize>> {
         if r.method != "POST" || !r.path.ends_with("/tags") || r.status >= 300 {
             continue;
         }
-        let (Some(loc), Some(body)) = (r.location_id.clone(), r.body.as_ref()) else { continue };
+        let (Some(loc), Some(body)) = (r.location_id.clone(), r.body.as_ref()) else {
+            continue;
+        };
         for t in body["tags"].as_array().into_iter().flatten() {
-            if let Some(n) = t.as_str().and_then(|t| t.strip_prefix("o")).and_then(|n| n.parse().ok()) {
+            if let Some(n) = t
+                .as_str()
+                .and_then(|t| t.strip_prefix("o"))
+                .and_then(|n| n.parse().ok())
+            {
                 out.entry(loc.clone()).or_default().push(n);
             }
         }
@@ -82,41 +90,62 @@ async fn replicas_share_partitions_keep_order_and_survive_a_kill() {
     let locs = locations(&env);
     let cfg = config(&env, &locs);
     let a = env.spawn_writer(cfg.clone()).await;
-    relay_test_support::eventually("one replica holds all 16 partitions", Duration::from_secs(20), || async {
-        (held(&a).await == 16).then_some(())
-    })
+    relay_test_support::eventually(
+        "one replica holds all 16 partitions",
+        Duration::from_secs(20),
+        || async { (held(&a).await == 16).then_some(()) },
+    )
     .await;
-    let b = env.spawn_writer(cfg.clone()).await;
+    let mut b = Some(env.spawn_writer(cfg.clone()).await);
     let c = env.spawn_writer(cfg.clone()).await;
-    relay_test_support::eventually("three replicas split 6/5/5", Duration::from_secs(30), || async {
-        let mut n = vec![held(&a).await, held(&b).await, held(&c).await];
-        n.sort_unstable();
-        (n == vec![5, 5, 6]).then_some(())
-    })
+    relay_test_support::eventually(
+        "three replicas split 6/5/5",
+        Duration::from_secs(30),
+        || async {
+            let mut n = vec![
+                held(&a).await,
+                held(b.as_ref().unwrap()).await,
+                held(&c).await,
+            ];
+            n.sort_unstable();
+            (n == vec![5, 5, 6]).then_some(())
+        },
+    )
     .await;
 
     // Plans for every location, in order, while one replica is killed mid-way.
     for i in 0..PLANS {
         for l in &locs {
-            let mut p = plan_in(l, &format!("order-{i}"), &format!("buyer@{l}.example.com"), vec![
-                Step::UpsertContact,
-                Step::AddTags { tags: vec![format!("o{i}")] },
-            ]);
+            let mut p = plan_in(
+                l,
+                &format!("order-{i}"),
+                &format!("buyer@{l}.example.com"),
+                vec![
+                    Step::UpsertContact,
+                    Step::AddTags {
+                        tags: vec![format!("o{i}")],
+                    },
+                ],
+            );
             p.id = relay_contracts::PlanId::derive(&[l, &i.to_string()]);
             env.send(&p).await;
         }
         if i == PLANS / 3 {
-            b.kill();
+            b.take().unwrap().kill();
         }
     }
     relay_test_support::eventually("every plan applied", Duration::from_secs(60), || async {
         (env.queued().await == 0).then_some(())
     })
     .await;
-    relay_test_support::eventually("the survivors hold all 16 partitions", Duration::from_secs(30), || async {
-        let (x, y) = (held(&a).await, held(&c).await);
-        (x + y == 16 && x >= 7 && y >= 7).then_some(())
-    })
+    relay_test_support::eventually(
+        "the survivors hold all 16 partitions",
+        Duration::from_secs(30),
+        || async {
+            let (x, y) = (held(&a).await, held(&c).await);
+            (x + y == 16 && x >= 7 && y >= 7).then_some(())
+        },
+    )
     .await;
 
     let order = applied_order(&env);
@@ -125,7 +154,12 @@ async fn replicas_share_partitions_keep_order_and_survive_a_kill() {
         // Every plan applied; a plan in flight when its replica died may be applied again, but
         // never after a later plan of its location.
         for w in seen.windows(2) {
-            assert!(w[0] <= w[1], "{l}: plan {} applied after plan {}: {seen:?}", w[1], w[0]);
+            assert!(
+                w[0] <= w[1],
+                "{l}: plan {} applied after plan {}: {seen:?}",
+                w[1],
+                w[0]
+            );
         }
         let mut distinct = seen.clone();
         distinct.dedup();

@@ -1,4 +1,10 @@
 //! Writer integration tests: a real nats-server, the sandbox as GHL.
 
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod budget;
+mod failures;
+mod lanes;
+mod steps;
+mod support;

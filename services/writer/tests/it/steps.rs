@@ -41,9 +41,16 @@ async fn every_action_applies_and_reads_back() {
         "every@example.com",
         vec![
             Step::CreateContact,
-            Step::AddTags { tags: vec!["buyer".into(), "vip".into()] },
-            Step::RemoveTags { tags: vec!["vip".into()] },
-            Step::CreateNote { key: "n1".into(), body: "First purchase".into() },
+            Step::AddTags {
+                tags: vec!["buyer".into(), "vip".into()],
+            },
+            Step::RemoveTags {
+                tags: vec!["vip".into()],
+            },
+            Step::CreateNote {
+                key: "n1".into(),
+                body: "First purchase".into(),
+            },
             Step::CreateTask {
                 key: "t1".into(),
                 title: "Call the buyer".into(),
@@ -51,9 +58,16 @@ async fn every_action_applies_and_reads_back() {
                 due_date: "2026-12-01T10:00:00Z".into(),
                 assigned_to: Some(user.clone()),
             },
-            Step::AddToCampaign { campaign_id: campaign.clone() },
-            Step::AddToWorkflow { workflow_id: workflow.clone(), event_start_time: None },
-            Step::AddFollowers { followers: vec![user.clone()] },
+            Step::AddToCampaign {
+                campaign_id: campaign.clone(),
+            },
+            Step::AddToWorkflow {
+                workflow_id: workflow.clone(),
+                event_start_time: None,
+            },
+            Step::AddFollowers {
+                followers: vec![user.clone()],
+            },
         ],
     );
     env.send(&first).await;
@@ -84,7 +98,10 @@ async fn every_action_applies_and_reads_back() {
         "every@example.com",
         vec![
             Step::UpdateContact,
-            Step::UpdateNote { key: "n1".into(), body: "First purchase (refunded)".into() },
+            Step::UpdateNote {
+                key: "n1".into(),
+                body: "First purchase (refunded)".into(),
+            },
             Step::UpdateTask {
                 key: "t1".into(),
                 title: Some("Call the buyer again".into()),
@@ -92,10 +109,18 @@ async fn every_action_applies_and_reads_back() {
                 due_date: None,
             },
             Step::CompleteTask { key: "t1".into() },
-            Step::RemoveFromCampaign { campaign_id: campaign.clone() },
-            Step::RemoveFromWorkflow { workflow_id: workflow.clone() },
-            Step::RemoveFollowers { followers: vec![user.clone()] },
-            Step::CompleteTask { key: "never-created".into() },
+            Step::RemoveFromCampaign {
+                campaign_id: campaign.clone(),
+            },
+            Step::RemoveFromWorkflow {
+                workflow_id: workflow.clone(),
+            },
+            Step::RemoveFollowers {
+                followers: vec![user.clone()],
+            },
+            Step::CompleteTask {
+                key: "never-created".into(),
+            },
         ],
     );
     second.contact.fields.last_name = Some("Renamed".into());
@@ -103,7 +128,13 @@ async fn every_action_applies_and_reads_back() {
     let r = env.result_of(&second, "ok").await;
     assert_eq!(r.contact_id.as_deref(), Some(contact_id.as_str()));
     assert!(
-        r.steps.last().unwrap().skipped.as_deref().unwrap().contains("never-created"),
+        r.steps
+            .last()
+            .unwrap()
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("never-created"),
         "{r:?}"
     );
     let contact = env
@@ -127,7 +158,9 @@ async fn every_action_applies_and_reads_back() {
         vec![
             Step::DeleteNote { key: "n1".into() },
             Step::DeleteTask { key: "t1".into() },
-            Step::AddToCampaign { campaign_id: campaign.clone() },
+            Step::AddToCampaign {
+                campaign_id: campaign.clone(),
+            },
             Step::RemoveFromAllCampaigns,
             Step::DeleteContact,
         ],
@@ -147,12 +180,22 @@ async fn every_action_applies_and_reads_back() {
     let fourth = plan(
         "all-4",
         "nobody@example.com",
-        vec![Step::FindContact, Step::AddTags { tags: vec!["x".into()] }],
+        vec![
+            Step::FindContact,
+            Step::AddTags {
+                tags: vec!["x".into()],
+            },
+        ],
     );
     env.send(&fourth).await;
     let r = env.result_of(&fourth, "ok").await;
     assert!(r.steps[1].skipped.is_some(), "{r:?}");
-    assert!(env.sandbox.contacts(LOCATION).iter().all(|c| c.email.as_deref() != Some("nobody@example.com")));
+    assert!(
+        env.sandbox
+            .contacts(LOCATION)
+            .iter()
+            .all(|c| c.email.as_deref() != Some("nobody@example.com"))
+    );
     writer.stop().await;
 }
 
@@ -161,15 +204,21 @@ async fn contacts_are_found_by_external_id_and_upserted_with_custom_fields() {
     let env = Env::start().await;
     let writer = env.spawn_writer(env.writer_config()).await;
     let mut create = plan("ext-1", "ext@example.com", vec![Step::UpsertContact]);
-    create
-        .contact
-        .custom_fields
-        .insert("contact.gumroad_customer_id".into(), serde_json::json!("cus_42"));
+    create.contact.custom_fields.insert(
+        "contact.gumroad_customer_id".into(),
+        serde_json::json!("cus_42"),
+    );
     env.send(&create).await;
     let created = env.result_of(&create, "ok").await.contact_id.unwrap();
 
     // A later plan that only knows the external id.
-    let mut tag = plan("ext-2", "ignored@example.com", vec![Step::AddTags { tags: vec!["by-ext".into()] }]);
+    let mut tag = plan(
+        "ext-2",
+        "ignored@example.com",
+        vec![Step::AddTags {
+            tags: vec!["by-ext".into()],
+        }],
+    );
     tag.contact.lookup = Lookup::ExternalId {
         field_key: "contact.gumroad_customer_id".into(),
         value: "cus_42".into(),
@@ -178,7 +227,12 @@ async fn contacts_are_found_by_external_id_and_upserted_with_custom_fields() {
     env.send(&tag).await;
     let r = env.result_of(&tag, "ok").await;
     assert_eq!(r.contact_id.as_deref(), Some(created.as_str()));
-    let c = env.sandbox.contacts(crate::support::LOCATION).into_iter().find(|c| c.id == created).unwrap();
+    let c = env
+        .sandbox
+        .contacts(crate::support::LOCATION)
+        .into_iter()
+        .find(|c| c.id == created)
+        .unwrap();
     assert!(c.tags.contains(&"by-ext".to_owned()));
     writer.stop().await;
 }

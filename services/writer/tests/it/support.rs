@@ -20,16 +20,16 @@ use relay_writer::{WriterConfig, WriterServer};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const LOCATION: &str = "demo-location";
-pub const TOKEN: &str = "pit-relay-demo";
+pub(crate) const LOCATION: &str = "demo-location";
+pub(crate) const TOKEN: &str = "pit-relay-demo";
 
-pub struct Env {
-    pub nats: NatsServer,
-    pub prefix: Token,
-    pub sandbox_addr: SocketAddr,
-    pub sandbox: SandboxState,
+pub(crate) struct Env {
+    pub(crate) nats: NatsServer,
+    pub(crate) prefix: Token,
+    pub(crate) sandbox_addr: SocketAddr,
+    pub(crate) sandbox: SandboxState,
     sandbox_stop: CancellationToken,
-    pub client: Nats,
+    pub(crate) client: Nats,
 }
 
 impl Drop for Env {
@@ -40,8 +40,8 @@ impl Drop for Env {
 
 /// A writer replica running in-process on a runtime of its own, so that killing it drops
 /// every task it spawned, as a crash would.
-pub struct Writer {
-    pub admin: SocketAddr,
+pub(crate) struct Writer {
+    pub(crate) admin: SocketAddr,
     stop: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -49,7 +49,7 @@ pub struct Writer {
 
 impl Writer {
     /// Graceful shutdown: lanes finish, leases are handed back.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.stop.cancel();
         if let Some(t) = self.task.take() {
             t.await.unwrap().unwrap();
@@ -60,7 +60,7 @@ impl Writer {
     }
 
     /// A crash: every task is dropped mid-flight, nothing is released or acknowledged.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -76,11 +76,11 @@ impl Drop for Writer {
 }
 
 impl Env {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(SandboxConfig::for_tests()).await
     }
 
-    pub async fn start_with(sandbox_cfg: SandboxConfig) -> Self {
+    pub(crate) async fn start_with(sandbox_cfg: SandboxConfig) -> Self {
         relay_test_support::otlp::init_tracing();
         let nats = NatsServer::start();
         let prefix = unique_prefix();
@@ -103,7 +103,7 @@ impl Env {
     }
 
     /// A writer config for the demo location, with short timers.
-    pub fn writer_config(&self) -> WriterConfig {
+    pub(crate) fn writer_config(&self) -> WriterConfig {
         let mut cfg = WriterConfig {
             nats: nats_config(&self.nats, &self.prefix),
             admin: AdminConfig {
@@ -130,7 +130,7 @@ impl Env {
         cfg
     }
 
-    pub async fn spawn_writer(&self, cfg: WriterConfig) -> Writer {
+    pub(crate) async fn spawn_writer(&self, cfg: WriterConfig) -> Writer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -153,7 +153,7 @@ impl Env {
     }
 
     /// Publishes a plan where the mapper would.
-    pub async fn send(&self, plan: &ContactPlan) {
+    pub(crate) async fn send(&self, plan: &ContactPlan) {
         let partition = partition_of(&plan.location_id, COMMAND_PARTITIONS);
         let subject = self.client.ns.command(partition, &plan.location_id);
         let mut h = async_nats::HeaderMap::new();
@@ -170,7 +170,11 @@ impl Env {
     }
 
     /// Every message of a stream under `filter` (subject without the prefix).
-    pub async fn read(&self, kind: StreamKind, filter: &str) -> Vec<async_nats::jetstream::Message> {
+    pub(crate) async fn read(
+        &self,
+        kind: StreamKind,
+        filter: &str,
+    ) -> Vec<async_nats::jetstream::Message> {
         let stream = self
             .client
             .js
@@ -200,7 +204,7 @@ impl Env {
     }
 
     /// Every result the writers published, in order.
-    pub async fn results(&self) -> Vec<PlanResult> {
+    pub(crate) async fn results(&self) -> Vec<PlanResult> {
         self.read(StreamKind::Results, "res.>")
             .await
             .iter()
@@ -209,7 +213,7 @@ impl Env {
     }
 
     /// Waits until the plan has a result with this outcome.
-    pub async fn result_of(&self, plan: &ContactPlan, outcome: &str) -> PlanResult {
+    pub(crate) async fn result_of(&self, plan: &ContactPlan, outcome: &str) -> PlanResult {
         relay_test_support::eventually(
             &format!("a {outcome} result for plan {}", plan.id),
             Duration::from_secs(20),
@@ -225,7 +229,7 @@ impl Env {
     }
 
     /// Plans still queued in COMMANDS (not acknowledged).
-    pub async fn queued(&self) -> u64 {
+    pub(crate) async fn queued(&self) -> u64 {
         let mut s = self
             .client
             .js
@@ -245,11 +249,11 @@ fn nats_config(nats: &NatsServer, prefix: &Token) -> NatsConfig {
 }
 
 /// A plan for the customer with `email` in the demo location.
-pub fn plan(name: &str, email: &str, steps: Vec<Step>) -> ContactPlan {
+pub(crate) fn plan(name: &str, email: &str, steps: Vec<Step>) -> ContactPlan {
     plan_in(LOCATION, name, email, steps)
 }
 
-pub fn plan_in(location: &str, name: &str, email: &str, steps: Vec<Step>) -> ContactPlan {
+pub(crate) fn plan_in(location: &str, name: &str, email: &str, steps: Vec<Step>) -> ContactPlan {
     let event = EventId::derive(&[name, email]);
     ContactPlan {
         v: V1,

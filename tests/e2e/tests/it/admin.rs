@@ -29,16 +29,28 @@ async fn admin_requires_the_token() {
 
     // Health stays open for probes; the right token gets the status.
     assert_eq!(relay_e2e::health(stack.writer.admin).await, Some(true));
-    let status = admin_client(stack.writer.admin)
-        .await
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    // One consumer per command partition once the single replica holds all 16 leases.
+    let status = eventually(
+        "the writer holds 16 partitions",
+        Duration::from_secs(10),
+        || async {
+            let s = admin_client(stack.writer.admin)
+                .await
+                .get_status(GetStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (s.consumers.len() == 16
+                && s.details
+                    .get("partitions")
+                    .is_some_and(|p| p.split(',').count() == 16))
+            .then_some(s)
+        },
+    )
+    .await;
     assert_eq!(status.service, "writer");
     assert!(status.ready);
     assert_eq!(status.nats, NatsState::Connected as i32);
-    assert_eq!(status.consumers.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -63,8 +75,9 @@ async fn pause_holds_work_in_the_stream_shows_lag_and_resume_loses_nothing() {
                 .await
                 .ok()?
                 .into_inner();
-            let c = s.consumers.first()?;
-            (c.pending + c.ack_pending == 3).then_some(s)
+            // One consumer per command partition: the plans sit in the demo location's.
+            let lag: u64 = s.consumers.iter().map(|c| c.pending + c.ack_pending).sum();
+            (lag == 3).then_some(s)
         }
     })
     .await;
@@ -102,7 +115,7 @@ async fn pause_holds_work_in_the_stream_shows_lag_and_resume_loses_nothing() {
                 .await
                 .ok()?
                 .into_inner();
-            (s.consumers.first()?.acked == 3).then_some(s)
+            (s.consumers.iter().map(|c| c.acked).sum::<u64>() == 3).then_some(s)
         }
     })
     .await;

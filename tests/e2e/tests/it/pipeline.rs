@@ -80,7 +80,13 @@ async fn a_donation_becomes_a_tagged_contact_exactly_once() {
         2,
         "one upsert per distinct donation"
     );
-    // The audit log has one ok result per plan.
+    // The audit log has one ok result per plan (the plan's last steps may still be running when
+    // the tag shows).
+    eventually("two results", Duration::from_secs(10), || async {
+        (stack.stream_messages(StreamKind::Results).await == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stack.stream_messages(StreamKind::Results).await, 2);
 }
 
@@ -178,7 +184,8 @@ async fn services_stop_in_order_and_finish_what_they_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
-    // A token GHL refuses: 401 is permanent, so the plan goes to the DLQ with GHL's message.
+    // A token GHL refuses: the location is paused with the reason and its plans wait in
+    // COMMANDS (nothing is lost, nothing dead-lettered) until the credentials are fixed.
     let stack = Stack::start_with(StackOptions {
         location_token: "pit-wrong".into(),
         ..Default::default()
@@ -187,6 +194,44 @@ async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
     stack
         .post_bmc(
             &donation(4001, "refused@example.com", "Re Fused"),
+            Some(BMC_SECRET),
+        )
+        .await;
+    let reason = eventually("the location paused", Duration::from_secs(20), || async {
+        let s = relay_e2e::admin_client(stack.writer.admin)
+            .await
+            .get_status(relay_contracts::admin::GetStatusRequest {})
+            .await
+            .ok()?
+            .into_inner();
+        s.details
+            .get("paused_locations")
+            .filter(|p| !p.is_empty())
+            .cloned()
+    })
+    .await;
+    assert!(
+        reason.contains(LOCATION) && reason.contains("401"),
+        "{reason}"
+    );
+    assert_eq!(stack.stream_messages(StreamKind::Commands).await, 1);
+    assert_eq!(stack.stream_messages(StreamKind::Dlq).await, 0);
+    assert!(stack.sandbox.contacts(LOCATION).is_empty());
+
+    // An error GHL will never accept (422) is dead-lettered with GHL's message.
+    let stack = Stack::start().await;
+    stack
+        .sandbox
+        .inject_fault(relay_sandbox::FaultSpec {
+            status: Some(422),
+            message: Some("email is invalid".into()),
+            path_prefix: Some("/contacts/upsert".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    stack
+        .post_bmc(
+            &donation(4002, "invalid@example.com", "In Valid"),
             Some(BMC_SECRET),
         )
         .await;
@@ -204,8 +249,11 @@ async fn ghl_errors_are_retried_or_dead_lettered_with_the_reason() {
         .and_then(|h| h.get(relay_contracts::headers::DLQ_REASON))
         .map(|v| v.as_str().to_owned())
         .unwrap_or_default();
-    assert!(reason.contains("401"), "reason: {reason}");
-    assert!(stack.sandbox.contacts(relay_e2e::LOCATION).is_empty());
+    assert!(
+        reason.contains("422") && reason.contains("email is invalid"),
+        "reason: {reason}"
+    );
+    assert!(stack.sandbox.contacts(LOCATION).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
