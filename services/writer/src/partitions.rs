@@ -432,9 +432,11 @@ impl LaneTask {
             let verdict = self.processor.handle(msg, attempt, last).await;
             let delay = match verdict {
                 Verdict::Done => {
-                    if let Err(e) = msg.ack().await {
+                    // Confirmed by the server before the lane moves on: an ack lost in a crash
+                    // would let this plan be applied again after a later one of its location.
+                    if let Err(e) = msg.double_ack().await {
                         // The plan's effects are recorded; a redelivery finds them in the ledger.
-                        tracing::warn!(error.message = %e, "ack failed");
+                        tracing::warn!(error.message = %e, "ack not confirmed");
                     }
                     self.stats.acked.fetch_add(1, Relaxed);
                     return true;

@@ -236,3 +236,63 @@ async fn contacts_are_found_by_external_id_and_upserted_with_custom_fields() {
     assert!(c.tags.contains(&"by-ext".to_owned()));
     writer.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_contact_resolves_duplicates_whatever_the_location_allows() {
+    let env = Env::start().await;
+    // Where GHL refuses duplicates, its 400 names the existing contact.
+    env.sandbox
+        .add_location(relay_sandbox::NewLocation {
+            allow_duplicate_contact: true,
+            ..relay_sandbox::NewLocation::new("dupes-ok", "pit-dupes-ok")
+        })
+        .unwrap();
+    let mut cfg = env.writer_config();
+    cfg.locations.insert(
+        relay_contracts::Token::parse("dupes-ok").unwrap(),
+        relay_writer::config::LocationConfig {
+            token: Some(relay_common::SecretRef::Literal("pit-dupes-ok".into())),
+            oauth: None,
+            rate_limit: None,
+        },
+    );
+    let writer = env.spawn_writer(cfg).await;
+    for location in [LOCATION, "dupes-ok"] {
+        let first = crate::support::plan_in(
+            location,
+            "dup-1",
+            "twice@example.com",
+            vec![Step::UpsertContact],
+        );
+        env.send(&first).await;
+        let existing = env.result_of(&first, "ok").await.contact_id.unwrap();
+        let second = crate::support::plan_in(
+            location,
+            "dup-2",
+            "twice@example.com",
+            vec![
+                Step::CreateContact,
+                Step::AddTags {
+                    tags: vec!["again".into()],
+                },
+            ],
+        );
+        env.send(&second).await;
+        let r = env.result_of(&second, "ok").await;
+        assert_eq!(
+            r.contact_id.as_deref(),
+            Some(existing.as_str()),
+            "{location}: {r:?}"
+        );
+        assert_eq!(r.contact_created, Some(false), "{location}");
+        let all: Vec<_> = env
+            .sandbox
+            .contacts(location)
+            .into_iter()
+            .filter(|c| c.email.as_deref() == Some("twice@example.com"))
+            .collect();
+        assert_eq!(all.len(), 1, "{location}: one contact: {:?}", env.sandbox.contacts(location).iter().map(|c| (c.id.clone(), c.email.clone())).collect::<Vec<_>>());
+        assert_eq!(all[0].tags, vec!["again".to_owned()]);
+    }
+    writer.stop().await;
+}

@@ -257,7 +257,7 @@ pub(crate) fn plan_in(location: &str, name: &str, email: &str, steps: Vec<Step>)
     let event = EventId::derive(&[name, email]);
     ContactPlan {
         v: V1,
-        id: PlanId::derive(&[name, email, "0"]),
+        id: PlanId::derive(&[location, name, email, "0"]),
         location_id: Token::parse(location).unwrap(),
         connection: "test/writer".into(),
         source_event_id: event,
