@@ -291,8 +291,125 @@ async fn create_contact_resolves_duplicates_whatever_the_location_allows() {
             .into_iter()
             .filter(|c| c.email.as_deref() == Some("twice@example.com"))
             .collect();
-        assert_eq!(all.len(), 1, "{location}: one contact: {:?}", env.sandbox.contacts(location).iter().map(|c| (c.id.clone(), c.email.clone())).collect::<Vec<_>>());
+        assert_eq!(
+            all.len(),
+            1,
+            "{location}: one contact: {:?}",
+            env.sandbox
+                .contacts(location)
+                .iter()
+                .map(|c| (c.id.clone(), c.email.clone()))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(all[0].tags, vec!["again".to_owned()]);
     }
     writer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_location_is_driven_across_token_expiry_and_a_401() {
+    use relay_common::SecretRef;
+    use relay_sandbox::{FaultKind, FaultSpec, NewAuthCode, NewOAuthApp};
+    use secrecy::{ExposeSecret, SecretString};
+
+    let mut sandbox = relay_sandbox::SandboxConfig::for_tests();
+    sandbox.oauth.access_token_ttl = std::time::Duration::from_secs(3);
+    let env = Env::start_with(sandbox).await;
+    let app = env.sandbox.add_oauth_app(NewOAuthApp::default()).unwrap();
+    let code = env
+        .sandbox
+        .issue_auth_code(NewAuthCode {
+            client_id: app.client_id.clone(),
+            location_id: LOCATION.into(),
+            ..NewAuthCode::default()
+        })
+        .unwrap()
+        .code;
+    let ghl = relay_ghl::GhlClient::new(
+        format!("http://{}", env.sandbox_addr).parse().unwrap(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let grant = ghl
+        .exchange_authorization_code(
+            &app.client_id,
+            &SecretString::from(app.client_secret.clone()),
+            &SecretString::from(code),
+            None,
+        )
+        .await
+        .unwrap()
+        .body;
+    let mut cfg = env.writer_config();
+    cfg.auth.encryption_key = Some(SecretRef::Literal(
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+    ));
+    cfg.auth.refresh_before = std::time::Duration::from_secs(1);
+    cfg.locations.insert(
+        relay_contracts::Token::parse(LOCATION).unwrap(),
+        relay_writer::config::LocationConfig {
+            token: None,
+            oauth: Some(relay_writer::config::OAuthInstall {
+                client_id: app.client_id.clone(),
+                client_secret: SecretRef::Literal(app.client_secret.clone()),
+                refresh_token: SecretRef::Literal(grant.refresh_token.expose_secret().to_owned()),
+            }),
+            rate_limit: None,
+        },
+    );
+    // Two replicas share the partitions (and the location's tokens).
+    let a = env.spawn_writer(cfg.clone()).await;
+    let b = env.spawn_writer(cfg).await;
+    for i in 0..8 {
+        if i == 4 {
+            // GHL expires the token a request carries: 401 → refresh once → retry once.
+            env.sandbox
+                .inject_fault(FaultSpec {
+                    kind: Some(FaultKind::ExpireToken),
+                    count: Some(1),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let p = plan(
+            &format!("oauth-{i}"),
+            &format!("oauth{i}@example.com"),
+            vec![
+                Step::UpsertContact,
+                Step::AddTags {
+                    tags: vec!["oauth".into()],
+                },
+            ],
+        );
+        env.send(&p).await;
+        let r = env.result_of(&p, "ok").await;
+        assert!(r.steps.iter().all(|s| s.ok), "{r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    let refreshes = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token" && r.status == 200)
+        .count();
+    // One seed refresh, a refresh per expiry (3 s tokens over ~6 s) and one after the 401:
+    // never a refresh per request, and never a refused (already used) refresh token.
+    assert!((2..=6).contains(&refreshes), "{refreshes} refreshes");
+    assert!(
+        env.sandbox
+            .requests()
+            .iter()
+            .all(|r| r.path != "/oauth/token" || r.status == 200),
+        "no refresh was refused"
+    );
+    assert_eq!(
+        env.sandbox
+            .contacts(LOCATION)
+            .iter()
+            .filter(|c| c.tags.contains(&"oauth".to_owned()))
+            .count(),
+        8
+    );
+    a.stop().await;
+    b.stop().await;
 }
