@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "../../proto/relay/admin/v1/admin.proto",
                 "../../proto/relay/mapper/v1/mapper.proto",
                 "../../proto/relay/dlq/v1/dlq.proto",
+                "../../proto/relay/writer/v1/writer.proto",
             ],
             &["../../proto"],
         )?;

@@ -38,5 +38,12 @@ pub mod dlq_admin {
     tonic::include_proto!("relay.dlq.v1");
 }
 
+/// Generated code for `proto/relay/writer/v1` (the locations the writer drives: credentials,
+/// budgets, resuming a paused location).
+pub mod writer_admin {
+    #![allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("relay.writer.v1");
+}
+
 /// Encoded `FileDescriptorSet` of every Relay proto package, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("relay_descriptor");

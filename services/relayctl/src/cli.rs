@@ -81,6 +81,12 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Dead letters: messages a stage gave up on. List, inspect, redrive, purge.
     Dlq(DlqArgs),
+    /// The GHL locations the writer drives: partition, credentials, request budget; resume a
+    /// location its credentials paused.
+    Locations(LocationsArgs),
+    /// Each location's request budget: limits now and configured, holds, 429s (the budget
+    /// columns of `locations list`).
+    Limits(LimitsArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate completions for.
@@ -267,6 +273,45 @@ pub struct DlqPurgeArgs {
     /// Confirm a purge with --all (without it, says how many would be deleted).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LocationsArgs {
+    /// The writer replica whose admin port answers (credentials and budgets are per replica).
+    #[arg(long, value_name = "NAME", default_value = "writer", global = true)]
+    pub via: String,
+    #[command(subcommand)]
+    pub command: LocationsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocationsCommand {
+    /// One row per location: partition, whether this replica drives it, credentials (paused
+    /// and why), request budget.
+    List {
+        /// Only this location.
+        #[arg(long, value_name = "ID")]
+        location: Option<String>,
+    },
+    /// The location's credentials are fixed: try them now, and let its waiting plans go on.
+    ///
+    /// OAuth refreshes the token; a private integration token is checked with one GHL request.
+    /// Fails (exit 1), leaving the location paused, when GHL still refuses them. Waits up to
+    /// 60 s (or --timeout, if longer).
+    Resume {
+        /// The location id (see `relayctl locations list`).
+        location: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// The writer replica whose admin port answers (budgets are per replica).
+    #[arg(long, value_name = "NAME", default_value = "writer")]
+    pub via: String,
+    /// Only this location.
+    #[arg(long, value_name = "ID")]
+    pub location: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -609,6 +654,44 @@ mod tests {
         assert!(parse(&["dlq", "list", "--limit", "0"]).is_err());
         assert!(parse(&["dlq", "list", "--limit", "10001"]).is_err());
         assert!(parse(&["dlq", "show"]).is_err());
+    }
+
+    #[test]
+    fn locations_args() {
+        let cli = parse(&["locations", "list", "--location", "loc-1", "--json"]).unwrap();
+        assert!(cli.json);
+        let Command::Locations(LocationsArgs {
+            via,
+            command: LocationsCommand::List { location },
+        }) = cli.command
+        else {
+            panic!("not a locations list")
+        };
+        assert_eq!(
+            (via.as_str(), location.as_deref()),
+            ("writer", Some("loc-1"))
+        );
+
+        let cli = parse(&["locations", "resume", "loc-1", "--via", "writer-2"]).unwrap();
+        let Command::Locations(LocationsArgs {
+            via,
+            command: LocationsCommand::Resume { location },
+        }) = cli.command
+        else {
+            panic!("not a locations resume")
+        };
+        assert_eq!((via.as_str(), location.as_str()), ("writer-2", "loc-1"));
+        let err = parse(&["locations", "resume"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+
+        let cli = parse(&["limits", "--location", "loc-1"]).unwrap();
+        let Command::Limits(l) = cli.command else {
+            panic!("not limits")
+        };
+        assert_eq!(
+            (l.via.as_str(), l.location.as_deref()),
+            ("writer", Some("loc-1"))
+        );
     }
 
     #[test]

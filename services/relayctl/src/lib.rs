@@ -6,10 +6,13 @@
 //! - `connections`, `preview`, `replay`: the mapper's `relay.mapper.v1.Mapper`;
 //! - `dlq`: dead letters, through `relay.dlq.v1.DeadLetters` on a worker (`--via`, default
 //!   `writer`);
+//! - `locations`: `locations list|resume` and `limits`, the writer's `relay.writer.v1.Writer`
+//!   (`--via`, default `writer`);
 //! - [`output`]: where output goes, tables and diffs.
 //!
 //! Exit codes: 0 success; 1 failure (unreachable, token refused, not found, a replay that
-//! stopped on an error, a dead letter that was not redriven or not there to purge); 2 wrong
+//! stopped on an error, a dead letter that was not redriven or not there to purge, a location
+//! whose credentials GHL still refuses); 2 wrong
 //! usage (including `dlq purge --all` without `--yes`); 65 (`EX_DATAERR`) input a service
 //! rejected, such as an invalid connections file (nothing was applied).
 
@@ -17,6 +20,7 @@ pub mod cli;
 mod client;
 mod connections;
 mod dlq;
+mod locations;
 pub mod output;
 mod preview;
 mod replay;
@@ -93,6 +97,8 @@ pub async fn run_with(cli: Cli, con: &mut Console) -> anyhow::Result<i32> {
         Command::Preview(args) => preview::run(con, &ctx, args).await,
         Command::Replay(args) => replay::run(con, &ctx, args).await,
         Command::Dlq(args) => dlq::run(con, &ctx, args).await,
+        Command::Locations(args) => locations::run(con, &ctx, args).await,
+        Command::Limits(args) => locations::limits(con, &ctx, args).await,
         Command::Completions { .. } => Ok(0), // printed above, before any endpoint is parsed
     }
 }

@@ -7,7 +7,10 @@
 //!   happens twice; contact ids cached by email/phone/external id ([`contacts`]).
 //! - Every attempt's outcome goes to `RESULTS`; plans GHL will never accept are dead-lettered
 //!   with GHL's message, the rest are retried with backoff in their lane.
+//! - The admin port also serves `relay.writer.v1.Writer` ([`admin`]): each location's partition,
+//!   credentials and budget, and resuming a location its credentials paused.
 
+mod admin;
 pub(crate) mod apply;
 pub mod auth;
 pub mod config;
@@ -58,7 +61,7 @@ impl WriterServer {
         self.worker.admin_addr()
     }
 
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let cfg = self.cfg;
         let nats = self.worker.nats().clone();
         let ghl = GhlClient::new(cfg.ghl.base_url.clone(), cfg.ghl.timeout)?;
@@ -79,12 +82,15 @@ impl WriterServer {
             .collect();
         let processor = Arc::new(apply::Processor::new(
             nats.clone(),
-            ghl,
+            ghl.clone(),
             auth,
             locations,
             cfg.nats.replicas,
             cfg.partitions.max_in_flight,
         ));
+        // Before `run_with`: that is where the admin port starts serving, with the APIs it has.
+        self.worker
+            .add_admin_service(admin::server(processor.clone(), ghl));
         let settings = partitions::PartitionSettings {
             lease_ttl: cfg.partitions.lease_ttl,
             ack_wait: cfg.consumer.ack_wait,

@@ -456,6 +456,8 @@ impl LaneTask {
                     tokio::select! {
                         () = self.stop.cancelled() => return false,
                         () = self.processor.wait_usable(&self.location) => {}
+                        // A pause: halt (above) rather than keep the pause waiting.
+                        () = member.changed() => {}
                     }
                     continue;
                 }
@@ -485,6 +487,7 @@ impl LaneTask {
             tokio::select! {
                 () = self.stop.cancelled() => return false,
                 () = tokio::time::sleep(delay) => {}
+                () = member.changed() => {}
             }
         }
     }

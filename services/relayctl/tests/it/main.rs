@@ -7,6 +7,7 @@ mod admin;
 mod connections;
 mod dlq;
 mod fake;
+mod locations;
 mod preview;
 mod replay;
 
