@@ -29,9 +29,12 @@ use crate::ratelimit::Budget;
 pub(crate) enum Verdict {
     /// Applied (or every effect was already there): acknowledge.
     Done,
-    /// Try again after `delay` (or the lane's backoff).
+    /// Try again after `delay` (or the lane's backoff), and not before `floor`.
     Retry {
         delay: Option<Duration>,
+        /// A contact not found may be GHL's search index lagging a create by seconds: retrying
+        /// sooner than that only spends the attempts.
+        floor: Duration,
         reason: String,
     },
     /// The location cannot be driven now (credentials); wait until it can, without counting
@@ -63,17 +66,22 @@ impl StepError {
         match self {
             StepError::Ghl(e) if e.is_transient() => Verdict::Retry {
                 delay: e.retry_after(),
+                floor: Duration::ZERO,
                 reason: e.to_string(),
             },
             StepError::Ghl(e) => Verdict::Dead(e.to_string()),
             StepError::Auth(AuthError::Paused(reason)) => Verdict::Wait { reason },
-            StepError::Auth(AuthError::Unavailable(reason)) => Verdict::Retry {
-                delay: None,
-                reason,
-            },
+            StepError::Auth(AuthError::Unavailable(reason)) | StepError::Broker(reason) => {
+                Verdict::Retry {
+                    delay: None,
+                    floor: Duration::ZERO,
+                    reason,
+                }
+            }
             StepError::Auth(e @ AuthError::NotConfigured(_)) => Verdict::Dead(e.to_string()),
-            StepError::Broker(reason) | StepError::NotFound(reason) => Verdict::Retry {
+            StepError::NotFound(reason) => Verdict::Retry {
                 delay: None,
+                floor: INDEX_LAG_RETRY,
                 reason,
             },
             StepError::Invalid(reason) => Verdict::Dead(reason),
@@ -163,6 +171,8 @@ impl Done {
 }
 
 const LOCATION_SETTINGS_TTL: Duration = Duration::from_secs(3600);
+/// Least wait before looking a missing contact up again (GHL's search index lags writes).
+const INDEX_LAG_RETRY: Duration = Duration::from_secs(2);
 
 impl Processor {
     pub(crate) fn new(

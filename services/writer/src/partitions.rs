@@ -441,10 +441,15 @@ impl LaneTask {
                     self.stats.acked.fetch_add(1, Relaxed);
                     return true;
                 }
-                Verdict::Retry { delay, reason } if !last => {
+                Verdict::Retry {
+                    delay,
+                    floor,
+                    reason,
+                } if !last => {
                     let delay = delay
                         .map(|d| d.min(self.settings.backoff.backoff_max))
-                        .unwrap_or_else(|| self.settings.backoff.backoff(attempt));
+                        .unwrap_or_else(|| self.settings.backoff.backoff(attempt))
+                        .max(floor);
                     tracing::warn!(location = %self.location, attempt, retry_in = ?delay, reason = %reason, "plan failed; retrying in its lane");
                     self.stats.retried.fetch_add(1, Relaxed);
                     attempt += 1;

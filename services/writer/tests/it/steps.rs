@@ -413,3 +413,39 @@ async fn an_oauth_location_is_driven_across_token_expiry_and_a_401() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_index_lag_is_waited_out_not_failed() {
+    let mut sandbox = relay_sandbox::SandboxConfig::for_tests();
+    // GHL: updates "may take a few seconds" to show in search.
+    sandbox.search_index_lag = std::time::Duration::from_millis(1500);
+    let env = Env::start_with(sandbox).await;
+    let writer = env.spawn_writer(env.writer_config()).await;
+    let mut create = plan("lag-1", "lag@example.com", vec![Step::UpsertContact]);
+    create.contact.custom_fields.insert(
+        "contact.gumroad_customer_id".into(),
+        serde_json::json!("cus_lag"),
+    );
+    let mut tag = plan(
+        "lag-2",
+        "unused@example.com",
+        vec![Step::AddTags {
+            tags: vec!["found-late".into()],
+        }],
+    );
+    tag.contact.lookup = Lookup::ExternalId {
+        field_key: "contact.gumroad_customer_id".into(),
+        value: "cus_lag".into(),
+    };
+    tag.contact.fields.email = None;
+    env.send(&create).await;
+    env.send(&tag).await;
+    let created = env.result_of(&create, "ok").await.contact_id.unwrap();
+    let r = env.result_of(&tag, "ok").await;
+    assert_eq!(r.contact_id.as_deref(), Some(created.as_str()));
+    assert!(
+        r.delivery > 1,
+        "found on a later attempt, once the index caught up: {r:?}"
+    );
+    writer.stop().await;
+}
