@@ -10,6 +10,7 @@ pub mod ids;
 pub mod nats;
 pub mod plan;
 pub mod result;
+pub mod trigger;
 pub mod version;
 
 pub use connection::{ConnectionSpec, ConnectionsFile, DocError, parse_connections};
@@ -18,6 +19,7 @@ pub use ids::{EventId, PlanId, Token, TokenError};
 pub use nats::{Bucket, Namespace, StreamKind};
 pub use plan::{ContactPlan, Step};
 pub use result::{Outcome, PlanResult};
+pub use trigger::{Change, TriggerEvent, TriggerKind};
 pub use version::DecodeError;
 
 /// Generated code for `proto/relay/admin/v1`.

@@ -16,6 +16,7 @@ mod locations;
 mod membership;
 mod notes;
 mod oauth;
+mod raw;
 mod tasks;
 
 /// A successful answer with the rate-limit state that came with it.

@@ -7,8 +7,19 @@
 //! Every call with a location token sends `Version: 2021-07-28`; every call carries the W3C
 //! trace context and returns the `X-RateLimit-*` headers so callers can pace themselves.
 //! Failures are one [`GhlError`], classified for retries ([`GhlError::is_transient`]).
+//!
+//! What every service calling GHL shares lives here too, so that the writer and the poller
+//! spend one budget and one set of credentials per location:
+//! - [`config`]: the GHL endpoint, locations (credentials, budget overrides), token storage;
+//! - [`budget`]: each location's request budget (governor buckets adapted to `X-RateLimit-*`
+//!   headers and 429s), split between services by `rate_limit.share`;
+//! - [`auth`]: private integration tokens and OAuth installations, with the encrypted token
+//!   store in KV and single-flight refresh across every replica of every service.
 
+pub mod auth;
+pub mod budget;
 mod client;
+pub mod config;
 mod error;
 pub mod types;
 
