@@ -15,11 +15,14 @@
 //!
 //! `--suite ingest` measures every storefront's ingest service ([`ingest`]), `--suite mapper`
 //! the mapper and replay ([`mapper`]); `--suite all` runs ingest, the pipeline, then the mapper.
+//! `--suite writer` ([`writer`]) measures how much of GHL's per-location budget the writer uses
+//! (with its own nats-server, sandbox and writer process; not part of `all`: it takes minutes).
 
 #![allow(clippy::unwrap_used)]
 
 mod ingest;
 mod mapper;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,12 +42,27 @@ struct Args {
     concurrency: usize,
     /// Which benchmark: `pipeline` (BMC through the whole pipeline), `ingest` (every
     /// storefront's ingest service), `mapper` (mapper and replay against raw JetStream
-    /// consume+publish), or `all`.
-    #[arg(long, default_value = "all", value_parser = ["pipeline", "ingest", "mapper", "all"])]
+    /// consume+publish), `all` (those three), or `writer` (GHL budget use, separately).
+    #[arg(long, default_value = "all", value_parser = ["pipeline", "ingest", "mapper", "all", "writer"])]
     suite: String,
     /// Ingest suite: only these storefronts (comma-separated), e.g. `--only thrivecart,bmc`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Writer suite: GHL locations (`loc-0000`, ...), each with its own token and budget.
+    #[arg(long, default_value_t = 1000)]
+    locations: usize,
+    /// Writer suite: plans of the saturation phase, round-robin over the locations.
+    #[arg(long, default_value_t = 200_000)]
+    plans: usize,
+    /// Writer suite: the sandbox's rate-limit algorithm, or `both` (one run each).
+    #[arg(long, default_value = "both", value_parser = ["sliding_window", "fixed_window", "both"])]
+    algorithm: String,
+    /// Writer suite: GHL requests the writer has in flight at most (`partitions.max_in_flight`).
+    #[arg(long, default_value_t = 1024)]
+    max_in_flight: usize,
+    /// Writer suite: plans held per partition (`partitions.max_pending`; default: the writer's).
+    #[arg(long)]
+    max_pending: Option<i64>,
 }
 
 pub(crate) struct Phase {
@@ -213,6 +231,19 @@ async fn wait_tagged_count_settled(stack: &Stack) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.suite == "writer" {
+        // Its own nats-server, sandbox and writer process: no Stack.
+        writer::run(writer::Options {
+            locations: args.locations,
+            plans: args.plans,
+            algorithms: writer::parse_algorithms(&args.algorithm),
+            max_in_flight: args.max_in_flight,
+            max_pending: args.max_pending,
+        })
+        .await?
+        .print();
+        return Ok(());
+    }
     let opts = StackOptions::unthrottled();
     let stack = Arc::new(Stack::start_with(opts.clone()).await);
     // Spans are exported as in production, to a receiver that only counts them.
